@@ -1,0 +1,2 @@
+//! (placeholder, replaced by the ingest issue)
+pub mod cli;
