@@ -1,1 +1,2 @@
+//! Placeholder build script (the ingest issue compiles `proto/` here).
 fn main() {}

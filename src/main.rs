@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sluicegate", version, about = "Streaming with backpressure, where overflow is never silent")]
+#[command(
+    name = "sluicegate",
+    version,
+    about = "Streaming with backpressure, where overflow is never silent"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

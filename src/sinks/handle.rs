@@ -1,0 +1,166 @@
+//! The producer side of a sink.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::shared::Shared;
+use super::{Emission, OverflowPolicy, SinkStats};
+
+/// The producer side of a bounded sink. Clone it for every producer; the stream ends once every
+/// handle is dropped and the queue is drained.
+pub struct SinkHandle<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> SinkHandle<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        SinkHandle { shared }
+    }
+
+    /// Emits `item`, waiting for a free slot under [`OverflowPolicy::Block`]; every other policy
+    /// decides at once, exactly like [`try_emit`](Self::try_emit).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe in the sense of `tokio::sync::mpsc::Sender::send`: a slot is reserved first
+    /// and the item is queued in the same step that consumes the reservation, so a cancelled call
+    /// queues nothing, counts nothing and leaves no slot taken. The item is dropped with the
+    /// future; to keep it across cancellation, [`reserve`](Self::reserve) first.
+    pub async fn emit(&self, item: T) -> Emission<T> {
+        let item = match self.emit_without_waiting(item) {
+            Ok(emission) => return emission,
+            Err(item) => item,
+        };
+        let started = Instant::now();
+        let acquired = self.shared.slots.acquire().await;
+        self.shared.record_blocked(started.elapsed());
+        match acquired {
+            Ok(permit) => {
+                permit.forget();
+                self.shared.push_into_reserved_slot(item)
+            }
+            Err(_closed) => self.shared.refuse_closed(item),
+        }
+    }
+
+    /// Queues `item` if that needs no waiting, deciding as [`emit`](Self::emit) would. Under
+    /// [`OverflowPolicy::Block`] with no free slot, hands the item back uncounted so that the
+    /// caller can `emit` it later, for example from a future it can keep across polls.
+    pub(crate) fn emit_without_waiting(&self, item: T) -> Result<Emission<T>, T> {
+        if self.shared.policy == OverflowPolicy::Block {
+            self.shared.queue_if_slot_free(item)
+        } else {
+            Ok(self.shared.offer_without_waiting(item))
+        }
+    }
+
+    /// Emits `item` without ever waiting: it is queued if a slot is free, otherwise the overflow
+    /// policy decides. Under [`OverflowPolicy::Block`] a full sink returns
+    /// [`Emission::Rejected`], since waiting is exactly what this call promises not to do.
+    pub fn try_emit(&self, item: T) -> Emission<T> {
+        self.shared.offer_without_waiting(item)
+    }
+
+    /// Waits for a free slot, whatever the policy, and holds it until [`SinkPermit::emit`].
+    ///
+    /// Returns `None` if the sink is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a cancelled wait takes no slot. Since the item is not handed over until the
+    /// slot is held, nothing is lost by cancelling.
+    pub async fn reserve(&self) -> Option<SinkPermit<'_, T>> {
+        let started = Instant::now();
+        let permit = self.shared.slots.acquire().await.ok()?;
+        let waited = started.elapsed();
+        if !waited.is_zero() {
+            self.shared.record_blocked(waited);
+        }
+        permit.forget();
+        Some(SinkPermit {
+            shared: &self.shared,
+            used: false,
+        })
+    }
+
+    /// True once the consumer is gone or has closed the sink: every emission will be refused.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// The overflow policy this sink was created with.
+    pub fn policy(&self) -> OverflowPolicy {
+        self.shared.policy
+    }
+
+    /// The most items the sink holds at once.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Items queued right now.
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// True if nothing is queued right now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A consistent snapshot of the counters.
+    pub fn stats(&self) -> SinkStats {
+        self.shared.stats()
+    }
+}
+
+impl<T> Clone for SinkHandle<T> {
+    fn clone(&self) -> Self {
+        self.shared.add_handle();
+        SinkHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Drop for SinkHandle<T> {
+    fn drop(&mut self) {
+        self.shared.remove_handle();
+    }
+}
+
+impl<T> fmt::Debug for SinkHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkHandle")
+            .field("policy", &self.shared.policy)
+            .field("capacity", &self.shared.capacity)
+            .field("stats", &self.shared.stats())
+            .finish()
+    }
+}
+
+/// A free slot held for one item, from [`SinkHandle::reserve`]. Dropping it unused frees the slot.
+#[must_use = "a reserved slot is held until the permit is used or dropped"]
+pub struct SinkPermit<'a, T> {
+    shared: &'a Shared<T>,
+    used: bool,
+}
+
+impl<T> SinkPermit<'_, T> {
+    /// Queues `item` in the reserved slot. Returns [`Emission::Closed`] if the consumer went away
+    /// since the slot was reserved.
+    pub fn emit(mut self, item: T) -> Emission<T> {
+        self.used = true;
+        self.shared.push_into_reserved_slot(item)
+    }
+}
+
+impl<T> Drop for SinkPermit<'_, T> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.shared.release_reserved_slot();
+        }
+    }
+}
