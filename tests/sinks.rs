@@ -1,0 +1,280 @@
+//! The behaviour of bounded sinks, one test per behaviour, on tokio's paused clock where time
+//! matters.
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use sluicegate::sinks::{Emission, OverflowPolicy, SinkStats, bounded};
+
+const ALL_POLICIES: [OverflowPolicy; 4] = [
+    OverflowPolicy::Block,
+    OverflowPolicy::DropNewest,
+    OverflowPolicy::DropOldest,
+    OverflowPolicy::Reject,
+];
+
+fn assert_accounted(stats: &SinkStats) {
+    assert_eq!(
+        stats.offered,
+        stats.queued + stats.dropped_newest + stats.rejected + stats.closed,
+        "every offered item is queued or refused: {stats:?}"
+    );
+    assert_eq!(
+        stats.queued,
+        stats.delivered + stats.evicted_oldest + stats.abandoned + stats.len,
+        "every queued item is delivered, evicted, abandoned or still queued: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn invariant_holds_for_every_policy_through_overflow_and_close() {
+    for policy in ALL_POLICIES {
+        let (handle, mut stream) = bounded(3, policy);
+        let mut returned = Vec::new();
+        for item in 0..10 {
+            if let Some(lost) = handle.try_emit(item).into_lost() {
+                returned.push(lost);
+            }
+            assert_accounted(&handle.stats());
+        }
+        let first = stream.next().await;
+        assert!(first.is_some(), "{policy:?} keeps items");
+        drop(stream);
+        assert!(
+            matches!(handle.try_emit(99), Emission::Closed(99)),
+            "{policy:?}"
+        );
+        let stats = handle.stats();
+        assert_accounted(&stats);
+        assert_eq!(stats.offered, 11, "{policy:?}");
+        assert_eq!(stats.delivered, 1, "{policy:?}");
+        assert_eq!(
+            stats.abandoned, 2,
+            "{policy:?}: two items left queued at drop"
+        );
+        assert_eq!(stats.lost(), returned.len() as u64 + 1 + 2, "{policy:?}");
+    }
+}
+
+#[tokio::test]
+async fn policy_serializes_as_snake_case() {
+    let names: Vec<String> = ALL_POLICIES
+        .iter()
+        .map(|policy| serde_json::to_string(policy).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            r#""block""#,
+            r#""drop_newest""#,
+            r#""drop_oldest""#,
+            r#""reject""#
+        ]
+    );
+    assert_eq!(OverflowPolicy::default(), OverflowPolicy::Block);
+}
+
+#[tokio::test]
+async fn drop_oldest_evicts_the_oldest_queued_item_and_hands_it_back() {
+    let (handle, stream) = bounded(3, OverflowPolicy::DropOldest);
+    for item in 1..=3 {
+        assert_eq!(handle.try_emit(item), Emission::Queued);
+    }
+    assert_eq!(handle.try_emit(4), Emission::Evicted(1));
+    assert_eq!(handle.try_emit(5), Emission::Evicted(2));
+    drop(handle);
+    assert_eq!(stream.collect::<Vec<_>>().await, vec![3, 4, 5]);
+}
+
+#[tokio::test]
+async fn drop_newest_keeps_the_queue_and_returns_the_new_item() {
+    let (handle, stream) = bounded(2, OverflowPolicy::DropNewest);
+    assert!(handle.try_emit(1).is_queued());
+    assert!(handle.try_emit(2).is_queued());
+    assert_eq!(handle.emit(3).await, Emission::DroppedNewest(3));
+    let stats = handle.stats();
+    assert_eq!(stats.dropped_newest, 1);
+    drop(handle);
+    assert_eq!(stream.collect::<Vec<_>>().await, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn reject_refuses_when_full_and_accepts_again_after_a_slot_frees() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Reject);
+    assert_eq!(handle.emit(1).await, Emission::Queued);
+    assert_eq!(handle.emit(2).await, Emission::Rejected(2));
+    assert_eq!(stream.next().await, Some(1));
+    assert_eq!(handle.emit(3).await, Emission::Queued);
+    assert_eq!(handle.stats().rejected, 1);
+}
+
+#[tokio::test]
+async fn try_emit_under_block_rejects_instead_of_waiting() {
+    let (handle, _stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.try_emit(1), Emission::Queued);
+    assert_eq!(handle.try_emit(2), Emission::Rejected(2));
+    assert_eq!(handle.stats().rejected, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn block_waits_for_the_consumer_and_counts_the_time_blocked() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(1).await, Emission::Queued);
+    let producer = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.emit(2).await }
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        !producer.is_finished(),
+        "the producer waits while the sink is full"
+    );
+    assert_eq!(stream.next().await, Some(1));
+    assert_eq!(producer.await.unwrap(), Emission::Queued);
+    let stats = handle.stats();
+    assert_eq!(stats.blocked_emits, 1);
+    assert_eq!(stats.blocked, Duration::from_millis(250));
+    assert_eq!(stream.next().await, Some(2));
+}
+
+#[tokio::test]
+async fn a_cancelled_emit_queues_nothing_counts_nothing_and_frees_nothing() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(1).await, Emission::Queued);
+    // Polled once while the sink is full, then dropped: cancelled while waiting.
+    assert!(handle.emit(2).now_or_never().is_none());
+    let stats = handle.stats();
+    assert_eq!((stats.offered, stats.queued, stats.len), (1, 1, 1));
+    assert_eq!(stream.next().await, Some(1));
+    assert_eq!(
+        handle.try_emit(3),
+        Emission::Queued,
+        "the slot is free again"
+    );
+}
+
+#[tokio::test]
+async fn a_reserved_slot_keeps_the_item_until_it_is_handed_over() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Reject);
+    let permit = handle.reserve().await.expect("sink open");
+    assert_eq!(
+        handle.try_emit(1),
+        Emission::Rejected(1),
+        "the only slot is reserved"
+    );
+    assert_eq!(permit.emit(2), Emission::Queued);
+    assert_eq!(stream.next().await, Some(2));
+    drop(handle.reserve().await);
+    assert_eq!(
+        handle.try_emit(3),
+        Emission::Queued,
+        "an unused reservation frees its slot"
+    );
+}
+
+#[tokio::test]
+async fn drop_oldest_with_every_slot_reserved_drops_the_newest() {
+    let (handle, _stream) = bounded(1, OverflowPolicy::DropOldest);
+    let _permit = handle.reserve().await.expect("sink open");
+    assert_eq!(handle.try_emit(1), Emission::DroppedNewest(1));
+}
+
+#[tokio::test]
+async fn dropping_the_stream_closes_the_sink_for_every_producer() {
+    let (handle, stream) = bounded(4, OverflowPolicy::Block);
+    let other = handle.clone();
+    drop(stream);
+    assert!(handle.is_closed());
+    assert_eq!(handle.emit(1).await, Emission::Closed(1));
+    assert_eq!(other.try_emit(2), Emission::Closed(2));
+    assert_eq!(handle.stats().closed, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_stream_wakes_producers_blocked_on_a_full_sink() {
+    let (handle, stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(1).await, Emission::Queued);
+    let blocked = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.emit(2).await }
+    });
+    tokio::task::yield_now().await;
+    drop(stream);
+    assert_eq!(blocked.await.unwrap(), Emission::Closed(2));
+    let stats = handle.stats();
+    assert_eq!((stats.abandoned, stats.closed), (1, 1));
+    assert_accounted(&stats);
+}
+
+#[tokio::test]
+async fn the_stream_drains_everything_queued_after_the_last_handle_is_dropped() {
+    let (handle, stream) = bounded(8, OverflowPolicy::Block);
+    let second = handle.clone();
+    for item in 0..4 {
+        assert!(handle.try_emit(item).is_queued());
+        assert!(second.try_emit(item + 10).is_queued());
+    }
+    drop(handle);
+    drop(second);
+    assert_eq!(
+        stream.collect::<Vec<_>>().await,
+        vec![0, 10, 1, 11, 2, 12, 3, 13]
+    );
+}
+
+#[tokio::test]
+async fn close_refuses_new_items_but_yields_what_was_queued() {
+    let (handle, mut stream) = bounded(4, OverflowPolicy::Block);
+    assert!(handle.try_emit(1).is_queued());
+    assert!(handle.try_emit(2).is_queued());
+    stream.close();
+    assert_eq!(handle.emit(3).await, Emission::Closed(3));
+    assert_eq!(stream.by_ref().collect::<Vec<_>>().await, vec![1, 2]);
+    let stats = stream.stats();
+    assert_eq!((stats.delivered, stats.abandoned, stats.closed), (2, 0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_producers_on_threads_lose_nothing_under_block() {
+    let (handle, stream) = bounded(16, OverflowPolicy::Block);
+    let producers: Vec<_> = (0..4u64)
+        .map(|producer| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for seq in 0..5_000u64 {
+                    assert_eq!(handle.emit(producer << 32 | seq).await, Emission::Queued);
+                }
+            })
+        })
+        .collect();
+    drop(handle);
+    let received: Vec<u64> = stream.collect().await;
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    assert_eq!(received.len(), 20_000);
+    for producer in 0..4u64 {
+        let sequence: Vec<u64> = received
+            .iter()
+            .filter(|item| *item >> 32 == producer)
+            .map(|item| item & 0xffff_ffff)
+            .collect();
+        assert_eq!(
+            sequence,
+            (0..5_000).collect::<Vec<_>>(),
+            "producer {producer} order"
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "capacity of at least 1")]
+fn a_sink_of_capacity_zero_is_refused() {
+    let _sink = bounded::<u8>(0, OverflowPolicy::Block);
+}
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<sluicegate::sinks::SinkHandle<String>>();
+}
