@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -34,14 +35,12 @@ impl<T> SinkHandle<T> {
             Err(item) => item,
         };
         let started = Instant::now();
-        let acquired = self.shared.slots.acquire().await;
-        self.shared.record_blocked(started.elapsed());
-        match acquired {
-            Ok(permit) => {
-                permit.forget();
-                self.shared.push_into_reserved_slot(item)
-            }
-            Err(_closed) => self.shared.refuse_closed(item),
+        let reserved = self.shared.reserve_slot().await;
+        let waited = started.elapsed();
+        if reserved {
+            self.shared.push_into_reserved_slot(item, waited)
+        } else {
+            self.shared.refuse_closed(item, waited)
         }
     }
 
@@ -73,14 +72,12 @@ impl<T> SinkHandle<T> {
     /// slot is held, nothing is lost by cancelling.
     pub async fn reserve(&self) -> Option<SinkPermit<'_, T>> {
         let started = Instant::now();
-        let permit = self.shared.slots.acquire().await.ok()?;
-        let waited = started.elapsed();
-        if !waited.is_zero() {
-            self.shared.record_blocked(waited);
+        if !self.shared.reserve_slot().await {
+            return None;
         }
-        permit.forget();
         Some(SinkPermit {
             shared: &self.shared,
+            waited: started.elapsed(),
             used: false,
         })
     }
@@ -145,6 +142,8 @@ impl<T> fmt::Debug for SinkHandle<T> {
 #[must_use = "a reserved slot is held until the permit is used or dropped"]
 pub struct SinkPermit<'a, T> {
     shared: &'a Shared<T>,
+    /// How long the reservation waited, counted as blocked time when the item is handed over.
+    waited: Duration,
     used: bool,
 }
 
@@ -153,7 +152,7 @@ impl<T> SinkPermit<'_, T> {
     /// since the slot was reserved.
     pub fn emit(mut self, item: T) -> Emission<T> {
         self.used = true;
-        self.shared.push_into_reserved_slot(item)
+        self.shared.push_into_reserved_slot(item, self.waited)
     }
 }
 
