@@ -26,10 +26,30 @@ enum Command {
     Ingest(sluicegate::ingest::cli::IngestCommand),
 }
 
+/// Maelstrom exits 254 on bad arguments to `test`, and scripts written for it check that; the
+/// other subcommands keep clap's usual code 2. Help and version output exit 0.
+const MAELSTROM_BAD_ARGUMENTS: u8 = 254;
+
+fn usage_error(error: clap::Error) -> ExitCode {
+    if !error.use_stderr() {
+        error.exit();
+    }
+    // A failure to print the usage message leaves nothing better to do than exit with its code.
+    if let Err(print_error) = error.print() {
+        eprintln!("sluicegate: {print_error}");
+    }
+    if std::env::args().nth(1).as_deref() == Some("test") {
+        ExitCode::from(MAELSTROM_BAD_ARGUMENTS)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
 fn main() -> ExitCode {
-    // Parse before logging is set up so that `--help` and usage errors print cleanly; clap exits
-    // with code 2 on bad arguments, which `harness::cli` remaps where Maelstrom expects 254.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
