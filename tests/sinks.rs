@@ -278,3 +278,75 @@ fn handles_are_send_sync_and_clone() {
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
     assert_send_sync_clone::<sluicegate::sinks::SinkHandle<String>>();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_cancelled_while_blocked_never_lose_a_queued_item_or_strand_a_waiter() {
+    use std::collections::BTreeSet;
+    let (handle, stream) = bounded(4, OverflowPolicy::Block);
+    let producers: Vec<_> = (0..4u64)
+        .map(|producer| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let mut cancelled = Vec::new();
+                for seq in 0..2_000u64 {
+                    let item = producer << 32 | seq;
+                    // Give up on some waits: a cancelled emit must leave no trace.
+                    let wait = Duration::from_micros(50 * (seq % 3));
+                    match tokio::time::timeout(wait, handle.emit(item)).await {
+                        Ok(emission) => assert_eq!(emission, Emission::Queued),
+                        Err(_elapsed) => cancelled.push(item),
+                    }
+                }
+                cancelled
+            })
+        })
+        .collect();
+    drop(handle);
+    let consumer = tokio::spawn(async move {
+        let mut stream = stream;
+        let mut received = Vec::new();
+        while let Some(item) = stream.next().await {
+            received.push(item);
+            if received.len() % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        (received, stream.stats())
+    });
+    let mut cancelled = BTreeSet::new();
+    for producer in producers {
+        cancelled.extend(producer.await.unwrap());
+    }
+    let (received, stats) = consumer.await.unwrap();
+    assert!(stats.blocked_emits > 0, "the producers did have to wait");
+    let delivered: BTreeSet<u64> = received.iter().copied().collect();
+    assert_eq!(delivered.len(), received.len(), "nothing delivered twice");
+    assert!(
+        delivered.is_disjoint(&cancelled),
+        "a cancelled emit queued nothing"
+    );
+    assert_eq!(
+        delivered.len() + cancelled.len(),
+        8_000,
+        "every item delivered or cancelled"
+    );
+    assert_eq!(
+        stats.offered,
+        received.len() as u64,
+        "cancelled emits were never offered"
+    );
+    assert_accounted(&stats);
+    for producer in 0..4u64 {
+        let order: Vec<u64> = received
+            .iter()
+            .filter(|item| *item >> 32 == producer)
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|item| **item & 0xffff_ffff)
+            .collect();
+        assert!(
+            order.windows(2).all(|pair| pair[0] < pair[1]),
+            "producer {producer} order"
+        );
+    }
+}
