@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         )
         .init();
     let outcome = match cli.command {
-        Command::Test(args) => sluicegate::harness::cli::run(args),
+        Command::Test(args) => sluicegate::harness::cli::run_test(args),
         Command::Ingest(command) => sluicegate::ingest::cli::run(command),
     };
     match outcome {

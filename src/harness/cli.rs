@@ -1,8 +1,217 @@
-//! (placeholder)
-/// Flags of `sluicegate test`.
-#[derive(clap::Args)]
-pub struct TestArgs {}
-/// Runs `sluicegate test`.
-pub fn run(_args: TestArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("not built yet")
+//! `sluicegate test`: the flags of `maelstrom test`, plus `--seed`, `--json` and `--store`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use crate::harness::check::{AvailabilityRequirement, CheckOptions, WorkloadKind};
+use crate::harness::interpreter::Plan;
+use crate::harness::net::{LatencyDist, NetLogging};
+use crate::harness::process::{BadOutput, Launcher};
+use crate::harness::report::print_results;
+use crate::harness::run::{TestConfig, run};
+use crate::harness::topology::TopologyKind;
+
+/// The workloads the harness can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// Echo: `echo` -> `echo_ok`.
+    Echo,
+    /// Unique ids: `generate` -> `generate_ok`.
+    UniqueIds,
+    /// Broadcast (Gossip Glomers 3a-3e).
+    Broadcast,
+}
+
+/// The only nemesis Maelstrom has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NemesisArg {
+    /// Network partitions.
+    Partition,
+}
+
+/// Flags of `sluicegate test`, named and defaulted as in `maelstrom test`.
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// The workload to run.
+    #[arg(short = 'w', long, value_enum)]
+    workload: WorkloadArg,
+    /// The node binary; arguments after `--` are passed to it.
+    #[arg(long)]
+    bin: PathBuf,
+    /// Number of nodes, named n0..n{N-1}; without it, n1..n5 as in Maelstrom.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    node_count: Option<u16>,
+    /// Client threads: an integer, or `<k>n` for k per node.
+    #[arg(long, default_value = "1n", value_parser = parse_concurrency)]
+    concurrency: Concurrency,
+    /// Length of the main phase, in seconds.
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
+    /// Client operations per second, over all clients; 0 for none.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_rate)]
+    rate: f64,
+    /// Mean delay of server-to-server messages, in ms.
+    #[arg(long, default_value_t = 0)]
+    latency: u64,
+    /// Distribution of that delay.
+    #[arg(long, value_enum, default_value_t)]
+    latency_dist: LatencyDist,
+    /// Fault injection: `partition`.
+    #[arg(long, value_enum)]
+    nemesis: Option<NemesisArg>,
+    /// Mean seconds between nemesis operations.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
+    nemesis_interval: f64,
+    /// Broadcast topology.
+    #[arg(long, value_enum, default_value_t)]
+    topology: TopologyKind,
+    /// Required availability: `total`, or a fraction of ops that must succeed.
+    #[arg(long, value_parser = parse_availability)]
+    availability: Option<AvailabilityRequirement>,
+    /// Echo node stderr on the console (it always goes to the run's node-logs/).
+    #[arg(long)]
+    log_stderr: bool,
+    /// Print every message the network accepts.
+    #[arg(long)]
+    log_net_send: bool,
+    /// Print every message the network delivers.
+    #[arg(long)]
+    log_net_recv: bool,
+    /// Seed of every random choice of the harness (printed when chosen at random).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the results map as JSON instead of EDN.
+    #[arg(long)]
+    json: bool,
+    /// Folder for run folders (results, history, node logs, plot).
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// On a bad stdout line, drop only that line instead of the node's later output.
+    #[arg(long)]
+    lenient: bool,
+    /// Report duplicates as Maelstrom does (never), instead of flagging them.
+    #[arg(long)]
+    maelstrom_dup_quirk: bool,
+    /// Arguments for the node binary.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// `--concurrency`: a thread count, or a multiple of the node count.
+#[derive(Clone, Copy, Debug)]
+enum Concurrency {
+    Threads(usize),
+    PerNode(usize),
+}
+
+fn parse_concurrency(text: &str) -> Result<Concurrency, String> {
+    let (number, per_node) = match text.strip_suffix('n') {
+        Some(number) => (number, true),
+        None => (text, false),
+    };
+    let count: usize = number
+        .parse()
+        .ok()
+        .filter(|&count| count > 0)
+        .ok_or_else(|| format!("expected a positive integer or <k>n, got {text:?}"))?;
+    Ok(if per_node {
+        Concurrency::PerNode(count)
+    } else {
+        Concurrency::Threads(count)
+    })
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|rate| rate.is_finite() && *rate >= 0.0)
+        .ok_or_else(|| format!("expected a non-negative number, got {text:?}"))
+}
+
+fn parse_availability(text: &str) -> Result<AvailabilityRequirement, String> {
+    if text == "total" {
+        return Ok(AvailabilityRequirement::Total);
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|fraction| (0.0..=1.0).contains(fraction))
+        .map(AvailabilityRequirement::Fraction)
+        .ok_or_else(|| format!("expected `total` or a fraction in 0..1, got {text:?}"))
+}
+
+impl TestArgs {
+    fn into_config(self, seed: u64) -> anyhow::Result<TestConfig> {
+        let nodes: Vec<String> = match self.node_count {
+            Some(count) => (0..count).map(|k| format!("n{k}")).collect(),
+            None => (1..=5).map(|k| format!("n{k}")).collect(),
+        };
+        let concurrency = match self.concurrency {
+            Concurrency::Threads(threads) => threads,
+            Concurrency::PerNode(k) => k * nodes.len(),
+        };
+        Ok(TestConfig {
+            workload: match self.workload {
+                WorkloadArg::Echo => WorkloadKind::Echo,
+                WorkloadArg::UniqueIds => WorkloadKind::UniqueIds,
+                WorkloadArg::Broadcast => WorkloadKind::Broadcast,
+            },
+            launcher: Launcher::new(&self.bin, self.args, self.log_stderr)?,
+            plan: Plan {
+                nodes,
+                concurrency,
+                time_limit: Duration::from_secs(self.time_limit),
+                rate: self.rate,
+                nemesis_interval: self
+                    .nemesis
+                    .map(|_| Duration::from_secs_f64(self.nemesis_interval)),
+                seed,
+            },
+            latency_ms: self.latency,
+            latency_dist: self.latency_dist,
+            topology: self.topology,
+            check: CheckOptions {
+                availability: self.availability,
+                maelstrom_dup_quirk: self.maelstrom_dup_quirk,
+            },
+            net_logging: NetLogging {
+                sends: self.log_net_send,
+                receives: self.log_net_recv,
+            },
+            bad_output: if self.lenient {
+                BadOutput::DropLine
+            } else {
+                BadOutput::StdoutDies
+            },
+            store: self.store,
+        })
+    }
+}
+
+/// Runs `sluicegate test`: exit 0 valid, 1 invalid, 2 unknown; an error means a crash (255).
+pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let json = args.json;
+    let config = args.into_config(seed)?;
+    tracing::info!(
+        seed,
+        "running {} nodes; replay with --seed {seed}",
+        config.plan.nodes.len()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let outcome = runtime.block_on(run(&config))?;
+    let mut stdout = std::io::stdout().lock();
+    print_results(&outcome.analysis, &outcome.notes, json, &mut stdout)
+        .context("printing the results")?;
+    outcome
+        .store
+        .write_all(&outcome.analysis, &outcome.history, &outcome.notes)
+        .with_context(|| format!("writing {}", outcome.store.dir().display()))?;
+    Ok(ExitCode::from(outcome.analysis.valid.exit_code()))
 }

@@ -1,2 +1,34 @@
-//! (placeholder, replaced by the harness issue)
+//! A Maelstrom-compatible harness: runs any node binary the way Maelstrom does and judges it the
+//! way Maelstrom does. `shared/maelstrom-harness-spec.md` is the specification; section numbers
+//! in the docs below refer to it.
+//!
+//! ```text
+//!  cli -> run: spawn nodes (process) -> init -> setup (topology) -> interpreter -> teardown
+//!                     |                                               |  (schedule: stagger,
+//!                     v                                               |   cursor; workload:
+//!   node stdout -> net (journal, latency, one delivery worker         |   requests, replies;
+//!                  per destination, grudge) -> node stdin / client <--+   nemesis: shapes)
+//!  history + net stats -> check (set-full, stats, availability, net, echo, unique-ids)
+//!                      -> report (EDN results, verdict, summary, store folder)
+//! ```
+//!
+//! The network, the clock and the node transport are small seams: the network delivers to any
+//! `AsyncWrite` and reads from any `AsyncBufRead`, and all timing goes through tokio's clock, so
+//! nodes can later run as in-process tasks on a paused runtime.
+
+pub mod check;
 pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod edn;
+pub mod history;
+pub mod interpreter;
+pub mod nemesis;
+pub mod net;
+pub mod net_stats;
+pub mod process;
+pub mod report;
+pub mod run;
+pub mod schedule;
+pub mod topology;
+pub mod workload;

@@ -1,0 +1,359 @@
+//! The event loop that issues operations and records the history (spec §2.3-§2.7): one loop
+//! numbers every event, dequeues completions before it considers new invocations, stamps
+//! invocations with their scheduled time and completions with the time it took them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::harness::client::Client;
+use crate::harness::clock::Clock;
+use crate::harness::history::{History, Nanos, Op, OpFn, OpType, Process};
+use crate::harness::nemesis::Shape;
+use crate::harness::net::Network;
+use crate::harness::schedule::{Cursor, Stagger};
+use crate::harness::workload::{Completion, OpChooser, Workload};
+
+/// Workload RPCs time out this long after the send (spec §2.4).
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// The final phase's recovery wait (spec §2.6).
+pub const RECOVERY_WAIT: Duration = Duration::from_secs(10);
+
+/// What the main and final phases do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Server nodes in test order.
+    pub nodes: Vec<String>,
+    /// Client threads; thread `t` is bound to `nodes[t mod N]`.
+    pub concurrency: usize,
+    /// The main phase's length, counted from the first op.
+    pub time_limit: Duration,
+    /// Client ops per second over all threads; 0 for none.
+    pub rate: f64,
+    /// Mean time between partition ops, if the nemesis is on.
+    pub nemesis_interval: Option<Duration>,
+    /// Seeds the op mix, the stagger and the nemesis.
+    pub seed: u64,
+}
+
+struct Thread {
+    node: String,
+    process: u64,
+    busy: bool,
+    /// The thread's client and the process it was opened for.
+    client: Option<(u64, Client)>,
+}
+
+struct Done {
+    thread: usize,
+    process: u64,
+    client: Client,
+    f: OpFn,
+    sent: Value,
+    final_read: bool,
+    completion: Completion,
+}
+
+/// Runs the phases and returns the history.
+pub struct Interpreter {
+    plan: Plan,
+    network: Arc<Network>,
+    workload: Arc<Workload>,
+    clock: Clock,
+    chooser: OpChooser,
+    rng: ChaCha8Rng,
+    nemesis_rng: ChaCha8Rng,
+    threads: Vec<Thread>,
+    cursor: Cursor,
+    history: History,
+    done_sender: mpsc::UnboundedSender<Done>,
+    done: mpsc::UnboundedReceiver<Done>,
+    progress: ProgressBar,
+}
+
+impl Interpreter {
+    /// An interpreter for `plan`, timing everything on `clock`.
+    pub fn new(plan: Plan, network: Arc<Network>, workload: Workload, clock: Clock) -> Self {
+        let threads = (0..plan.concurrency)
+            .map(|t| Thread {
+                node: plan.nodes[t % plan.nodes.len()].clone(),
+                process: t as u64,
+                busy: false,
+                client: None,
+            })
+            .collect();
+        let (done_sender, done) = mpsc::unbounded_channel();
+        let expected_ops = (plan.rate * plan.time_limit.as_secs_f64()) as u64;
+        let progress = ProgressBar::new(expected_ops);
+        progress.set_style(
+            ProgressStyle::with_template("{elapsed:>4} {bar:30} {pos}/{len} ops {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Interpreter {
+            cursor: Cursor::new(plan.concurrency),
+            chooser: OpChooser::new(workload.kind()),
+            rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            nemesis_rng: ChaCha8Rng::seed_from_u64(plan.seed.wrapping_add(1)),
+            plan,
+            network,
+            workload: Arc::new(workload),
+            clock,
+            threads,
+            history: History::new(),
+            done_sender,
+            done,
+            progress,
+        }
+    }
+
+    /// The main phase, then (for workloads that have one) the final phase. Returns the history;
+    /// the threads' clients are closed when it returns.
+    pub async fn run(mut self) -> History {
+        self.main_phase().await;
+        self.wait_until_idle().await;
+        if self.workload.has_final_phase() {
+            self.final_phase().await;
+        }
+        self.progress.finish_and_clear();
+        self.history
+    }
+
+    async fn main_phase(&mut self) {
+        let time_limit = self.plan.time_limit.as_nanos() as Nanos;
+        let mut clients = (self.plan.rate > 0.0).then(|| Stagger::new(1e9 / self.plan.rate));
+        let mut nemesis = self
+            .plan
+            .nemesis_interval
+            .map(|interval| (Stagger::new(interval.as_nanos() as f64), true));
+        // With no client ops the client generator is one sleep of the time limit.
+        let mut cutoff = clients.is_none().then(|| self.clock.now() + time_limit);
+        loop {
+            self.take_completions();
+            let now = self.clock.now();
+            if cutoff.is_some_and(|cutoff| now >= cutoff) {
+                return;
+            }
+            let client_due = clients
+                .as_ref()
+                .filter(|_| self.free_client().is_some())
+                .map(|stagger| stagger.due(now));
+            let nemesis_due = nemesis.as_ref().map(|(stagger, _)| stagger.due(now));
+            // `any` takes the soonest op; on a tie the nemesis, which comes first.
+            let nemesis_first = match (nemesis_due, client_due) {
+                (Some(n), Some(c)) => n <= c,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let due = if nemesis_first {
+                nemesis_due
+            } else {
+                client_due
+            };
+            let Some(due) = due else {
+                self.await_completion(cutoff).await;
+                continue;
+            };
+            if due > now {
+                self.await_completion(Some(cutoff.map_or(due, |cutoff| cutoff.min(due))))
+                    .await;
+                continue;
+            }
+            cutoff.get_or_insert(now + time_limit);
+            if nemesis_first {
+                if let Some((stagger, start)) = nemesis.as_mut() {
+                    stagger.dispatched(now, &mut self.nemesis_rng);
+                    self.run_nemesis(now, *start);
+                    *start = !*start;
+                }
+            } else if let (Some(stagger), Some(thread)) = (clients.as_mut(), self.free_client()) {
+                stagger.dispatched(now, &mut self.rng);
+                let (f, value) = self.chooser.next(&mut self.rng);
+                self.invoke(thread, f, value, now, false);
+            }
+            self.cursor.advance();
+            self.progress
+                .set_message(format!("(history {})", self.history.ops().len()));
+        }
+    }
+
+    /// Heal (with a nemesis), wait for recovery, then one final read per thread, all at once.
+    async fn final_phase(&mut self) {
+        if self.plan.nemesis_interval.is_some() {
+            self.run_nemesis(self.clock.now(), false);
+        }
+        tracing::info!("Waiting for recovery...");
+        self.progress.set_message("waiting for recovery");
+        tokio::time::sleep(RECOVERY_WAIT).await;
+        for thread in 0..self.threads.len() {
+            self.invoke(thread, OpFn::Read, Value::Null, self.clock.now(), true);
+        }
+        self.wait_until_idle().await;
+    }
+
+    fn free_client(&self) -> Option<usize> {
+        self.cursor.pick(|t| !self.threads[t].busy)
+    }
+
+    /// A partition start (a shape on every server) or stop (heal), recorded as a nemesis
+    /// invocation and its completion. It happens at once.
+    fn run_nemesis(&mut self, now: Nanos, start: bool) {
+        let (f, invoke_value, completion_value) = if start {
+            let shape = Shape::choose(&mut self.nemesis_rng);
+            let cut = shape.grudge(&self.plan.nodes, &mut self.nemesis_rng);
+            self.network.grudge().add(&cut);
+            (
+                OpFn::StartPartition,
+                json!(shape.name()),
+                json!({ "isolated": cut }),
+            )
+        } else {
+            self.network.grudge().heal();
+            (OpFn::StopPartition, Value::Null, json!("network-healed"))
+        };
+        tracing::info!(f = f.name(), value = %completion_value, "nemesis");
+        self.record(now, OpType::Info, Process::Nemesis, f, invoke_value, false);
+        let done_at = self.clock.now();
+        self.record(
+            done_at,
+            OpType::Info,
+            Process::Nemesis,
+            f,
+            completion_value,
+            false,
+        );
+    }
+
+    fn invoke(&mut self, thread: usize, f: OpFn, value: Value, stamp: Nanos, final_read: bool) {
+        let reusable = self.workload.reusable_clients();
+        let state = &mut self.threads[thread];
+        let process = state.process;
+        state.busy = true;
+        // A thread opens a client on its first op and on the first op under a new process; the
+        // old one stays registered until then, so late replies to it are still received.
+        let client = match state.client.take() {
+            Some((opened_for, client)) if opened_for == process || reusable => client,
+            _ => Client::open(&self.network),
+        };
+        let node = state.node.clone();
+        self.record(
+            stamp,
+            OpType::Invoke,
+            Process::Client(process),
+            f,
+            value.clone(),
+            final_read,
+        );
+        self.progress.inc(1);
+        let workload = Arc::clone(&self.workload);
+        let done = self.done_sender.clone();
+        tokio::spawn(async move {
+            let mut client = client;
+            let reply = client
+                .rpc(&node, workload.request(f, &value), RPC_TIMEOUT)
+                .await;
+            let completion = workload.complete(f, reply);
+            let finished = Done {
+                thread,
+                process,
+                client,
+                f,
+                sent: value,
+                final_read,
+                completion,
+            };
+            // The interpreter outlives every op it spawned; if it is gone, so is the test.
+            if done.send(finished).is_err() {
+                tracing::debug!("completion after the interpreter stopped");
+            }
+        });
+    }
+
+    fn take_completions(&mut self) {
+        while let Ok(done) = self.done.try_recv() {
+            self.complete(done);
+        }
+    }
+
+    /// Waits for one completion, or until `until` (relative ns) if given.
+    async fn await_completion(&mut self, until: Option<Nanos>) {
+        let done = match until {
+            Some(until) => {
+                let deadline = self.clock.instant(until);
+                tokio::time::timeout_at(deadline, self.done.recv())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => self.done.recv().await,
+        };
+        if let Some(done) = done {
+            self.complete(done);
+        }
+    }
+
+    async fn wait_until_idle(&mut self) {
+        while self.threads.iter().any(|t| t.busy) {
+            self.await_completion(None).await;
+        }
+    }
+
+    fn complete(&mut self, done: Done) {
+        let now = self.clock.now();
+        let Completion {
+            kind,
+            value,
+            error,
+            exception,
+        } = done.completion;
+        // A completed broadcast carries the value it added, for the set checker.
+        let value = if done.f == OpFn::Broadcast {
+            done.sent
+        } else {
+            value
+        };
+        self.history.push(Op {
+            index: 0,
+            time: now,
+            kind,
+            process: Process::Client(done.process),
+            f: done.f,
+            value,
+            error,
+            exception,
+            final_read: done.final_read,
+        });
+        let thread = &mut self.threads[done.thread];
+        thread.busy = false;
+        thread.client = Some((done.process, done.client));
+        if kind == OpType::Info {
+            thread.process += self.plan.concurrency as u64;
+        }
+    }
+
+    fn record(
+        &mut self,
+        time: Nanos,
+        kind: OpType,
+        process: Process,
+        f: OpFn,
+        value: Value,
+        final_read: bool,
+    ) {
+        self.history.push(Op {
+            index: 0,
+            time,
+            kind,
+            process,
+            f,
+            value,
+            error: None,
+            exception: None,
+            final_read,
+        });
+    }
+}

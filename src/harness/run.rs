@@ -1,0 +1,214 @@
+//! One test run, in Maelstrom's order (spec §2.2): network, nodes, init, clock, setup, phases,
+//! teardown, analysis.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::future::try_join_all;
+use serde_json::{Value, json};
+
+use crate::harness::check::{self, Analysis, CheckOptions, WorkloadKind};
+use crate::harness::client::Client;
+use crate::harness::clock::Clock;
+use crate::harness::history::History;
+use crate::harness::interpreter::{Interpreter, Plan};
+use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
+use crate::harness::process::{BadOutput, DeathWatch, Launcher, NodeProcess, relay_stdout};
+use crate::harness::report::{RunNotes, RunStore};
+use crate::harness::topology::TopologyKind;
+use crate::harness::workload::{Reply, Workload, judge};
+
+/// A node must answer init within this (spec §1.5).
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// And the workload's setup (broadcast's topology) within this (spec §2.2).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything a run needs, parsed and checked.
+#[derive(Clone, Debug)]
+pub struct TestConfig {
+    /// Which workload.
+    pub workload: WorkloadKind,
+    /// How to start the nodes.
+    pub launcher: Launcher,
+    /// Main and final phase parameters (nodes, threads, time limit, rate, nemesis, seed).
+    pub plan: Plan,
+    /// Mean inter-server delay, in ms.
+    pub latency_ms: u64,
+    /// Its distribution.
+    pub latency_dist: LatencyDist,
+    /// The topology broadcast's setup sends.
+    pub topology: TopologyKind,
+    /// Checker options.
+    pub check: CheckOptions,
+    /// Network console logging.
+    pub net_logging: NetLogging,
+    /// What a bad stdout line does.
+    pub bad_output: BadOutput,
+    /// Where run folders go.
+    pub store: PathBuf,
+}
+
+/// What a finished run produced.
+pub struct RunOutcome {
+    /// The checkers' verdict and results map.
+    pub analysis: Analysis,
+    /// Stdout deaths and harness cost.
+    pub notes: RunNotes,
+    /// The run folder, with node logs already in it.
+    pub store: RunStore,
+    /// Every operation.
+    pub history: History,
+}
+
+/// Runs the test. An error means the test itself crashed (exit 255): a node failed init or
+/// setup, or exited before teardown.
+pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
+    let started = Instant::now();
+    let cpu_before = harness_cpu();
+    let store = RunStore::create(&config.store, workload_name(config.workload))
+        .with_context(|| format!("creating a run folder under {}", config.store.display()))?;
+    let nodes = &config.plan.nodes;
+    let network = Network::new(
+        Latency::new(
+            config.latency_ms,
+            config.latency_dist,
+            config.plan.seed.wrapping_add(2),
+        ),
+        config.net_logging,
+    );
+    let watch = Arc::new(DeathWatch::default());
+    let mut processes = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let spawned = config.launcher.spawn(node, &store.node_log_path(node))?;
+        tokio::spawn(network.register_server(node, spawned.stdin));
+        tokio::spawn(relay_stdout(
+            node.clone(),
+            spawned.stdout,
+            Arc::clone(&network),
+            Arc::clone(&watch),
+            spawned.tails,
+            config.bad_output,
+        ));
+        processes.push(spawned.process);
+    }
+    let tested = async {
+        init_all(&network, nodes).await?;
+        let clock = Clock::start();
+        let workload = Workload::new(config.workload, config.topology.build(nodes));
+        let setup_clients = setup_all(&network, &workload, nodes).await?;
+        let history = Interpreter::new(config.plan.clone(), Arc::clone(&network), workload, clock)
+            .run()
+            .await;
+        drop(setup_clients);
+        anyhow::Ok(history)
+    }
+    .await;
+    network.grudge().heal();
+    let crashes = teardown(&mut processes).await;
+    let history = tested?;
+    if !crashes.is_empty() {
+        bail!("{}", crashes.join("\n"));
+    }
+    let analysis = check::analyze(config.workload, &history, &network.stats(), &config.check);
+    let notes = RunNotes {
+        stdout_deaths: watch.deaths(),
+        harness_cpu: harness_cpu().saturating_sub(cpu_before),
+        wall: started.elapsed(),
+    };
+    Ok(RunOutcome {
+        analysis,
+        notes,
+        store,
+        history,
+    })
+}
+
+/// Maelstrom's name for a workload, used for the store folder.
+pub fn workload_name(kind: WorkloadKind) -> &'static str {
+    match kind {
+        WorkloadKind::Echo => "echo",
+        WorkloadKind::UniqueIds => "unique-ids",
+        WorkloadKind::Broadcast => "broadcast",
+    }
+}
+
+/// Inits every node in parallel, each from a fresh client; any failure aborts the test.
+async fn init_all(network: &Arc<Network>, nodes: &[String]) -> anyhow::Result<()> {
+    try_join_all(nodes.iter().map(|node| async move {
+        let mut client = Client::open(network);
+        let body = json!({"type": "init", "node_id": node, "node_ids": nodes});
+        let reply = client
+            .rpc(node, object(body), INIT_TIMEOUT)
+            .await
+            .with_context(|| format!("{node} did not answer init"))?;
+        // init_ok is the one reply that is not schema-checked: only its type matters.
+        match reply.get("type").and_then(Value::as_str) {
+            Some("init_ok") => anyhow::Ok(()),
+            _ => bail!("{node} answered init with {}", Value::Object(reply)),
+        }
+    }))
+    .await?;
+    Ok(())
+}
+
+/// The workload's setup RPC on every node, from a fresh client each; the clients stay open
+/// until teardown.
+async fn setup_all(
+    network: &Arc<Network>,
+    workload: &Workload,
+    nodes: &[String],
+) -> anyhow::Result<Vec<Client>> {
+    let Some((request, expected)) = workload.setup_request() else {
+        return Ok(Vec::new());
+    };
+    try_join_all(nodes.iter().map(|node| {
+        let request = request.clone();
+        async move {
+            let mut client = Client::open(network);
+            let reply = client.rpc(node, request, SETUP_TIMEOUT).await;
+            match judge(reply, expected, &[]) {
+                Reply::Valid(_) => anyhow::Ok(client),
+                other => bail!("{node} failed the {expected} setup: {other:?}"),
+            }
+        }
+    }))
+    .await
+}
+
+/// Reports every node that already exited, then kills them all.
+async fn teardown(processes: &mut [NodeProcess]) -> Vec<String> {
+    let crashes = processes
+        .iter_mut()
+        .filter_map(NodeProcess::crash_report)
+        .collect();
+    for process in processes.iter_mut() {
+        process.kill().await;
+    }
+    crashes
+}
+
+/// CPU time this process has used (user + system), from `/proc/self/stat` in clock ticks of
+/// 1/100 s (Linux's USER_HZ); zero where that is not readable.
+fn harness_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
