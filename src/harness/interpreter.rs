@@ -158,22 +158,30 @@ impl Interpreter {
                 self.await_completion(cutoff).await;
                 continue;
             };
-            if due > now {
-                self.await_completion(Some(cutoff.map_or(due, |cutoff| cutoff.min(due))))
-                    .await;
-                continue;
-            }
-            cutoff.get_or_insert(now + time_limit);
+            // An op held for its scheduled time is stamped with that time, and the next gap
+            // counts from it (Jepsen's stagger), so timer granularity does not slow the rate.
+            let stamp = if due > now {
+                if cutoff.is_some_and(|cutoff| due >= cutoff) {
+                    return;
+                }
+                if self.await_completion(Some(due)).await {
+                    continue;
+                }
+                due
+            } else {
+                now
+            };
+            cutoff.get_or_insert(stamp + time_limit);
             if nemesis_first {
                 if let Some((stagger, start)) = nemesis.as_mut() {
-                    stagger.dispatched(now, &mut self.nemesis_rng);
-                    self.run_nemesis(now, *start);
+                    stagger.dispatched(stamp, &mut self.nemesis_rng);
+                    self.run_nemesis(stamp, *start);
                     *start = !*start;
                 }
             } else if let (Some(stagger), Some(thread)) = (clients.as_mut(), self.free_client()) {
-                stagger.dispatched(now, &mut self.rng);
+                stagger.dispatched(stamp, &mut self.rng);
                 let (f, value) = self.chooser.next(&mut self.rng);
-                self.invoke(thread, f, value, now, false);
+                self.invoke(thread, f, value, stamp, false);
             }
             self.cursor.advance();
             self.progress
@@ -279,8 +287,8 @@ impl Interpreter {
         }
     }
 
-    /// Waits for one completion, or until `until` (relative ns) if given.
-    async fn await_completion(&mut self, until: Option<Nanos>) {
+    /// Waits for one completion, or until `until` (relative ns) if given. True if one came.
+    async fn await_completion(&mut self, until: Option<Nanos>) -> bool {
         let done = match until {
             Some(until) => {
                 let deadline = self.clock.instant(until);
@@ -291,14 +299,20 @@ impl Interpreter {
             }
             None => self.done.recv().await,
         };
-        if let Some(done) = done {
-            self.complete(done);
+        match done {
+            Some(done) => {
+                self.complete(done);
+                true
+            }
+            None => false,
         }
     }
 
     async fn wait_until_idle(&mut self) {
         while self.threads.iter().any(|t| t.busy) {
-            self.await_completion(None).await;
+            if !self.await_completion(None).await {
+                return;
+            }
         }
     }
 
