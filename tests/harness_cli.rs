@@ -116,3 +116,31 @@ fn an_invalid_run_exits_1_with_the_table_flip() {
     );
     assert!(stdout.contains("Maelstrom would not flag this"), "{stdout}");
 }
+
+#[test]
+fn a_node_that_exits_early_crashes_the_test_with_its_last_words() {
+    let store = tempfile::tempdir().expect("temp dir");
+    let store_arg = store.path().display().to_string();
+    let bin = fixture();
+    let output = sluicegate(&[
+        "test",
+        "-w",
+        "broadcast",
+        "--bin",
+        &bin,
+        "--node-count",
+        "1",
+        "--time-limit",
+        "2",
+        "--rate",
+        "10",
+        "--store",
+        &store_arg,
+        "--",
+        "crash",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(255), "{stderr}");
+    assert!(stderr.contains("node n0 crashed"), "{stderr}");
+    assert!(stderr.contains("crashing on purpose"), "{stderr}");
+}
