@@ -184,8 +184,6 @@ impl Interpreter {
                 self.invoke(thread, f, value, stamp, false);
             }
             self.cursor.advance();
-            self.progress
-                .set_message(format!("(history {})", self.history.ops().len()));
         }
     }
 
