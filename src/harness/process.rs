@@ -144,6 +144,9 @@ pub struct Launcher {
     pub args: Vec<String>,
     /// Echo node stderr to the console (`--log-stderr`).
     pub echo_stderr: bool,
+    /// Extra environment variables for the nodes (for example a node's settings); the nodes
+    /// otherwise inherit the harness's environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl Launcher {
@@ -155,6 +158,7 @@ impl Launcher {
             bin,
             args,
             echo_stderr,
+            env: Vec::new(),
         })
     }
 
@@ -162,6 +166,7 @@ impl Launcher {
     pub fn spawn(&self, id: &str, log: &Path) -> anyhow::Result<Spawned> {
         let mut child = Command::new(&self.bin)
             .args(&self.args)
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,0 +1,144 @@
+//! The Fly.io Gossip Glomers broadcast challenges 3a-3e, run against our node
+//! (`sluicegate-node`) in our harness with the exact Maelstrom command lines (spec section 9).
+//! Each run takes 30+ s of wall clock, so they are #[ignore]d here and run by `.ci/run`:
+//! `cargo test --release --test challenges -- --ignored --test-threads=1`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sluicegate::harness::check::{CheckOptions, Summary, Validity, WorkloadKind};
+use sluicegate::harness::interpreter::Plan;
+use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::process::{BadOutput, Launcher};
+use sluicegate::harness::run::{TestConfig, run};
+use sluicegate::harness::topology::TopologyKind;
+
+/// `--node-count N --time-limit 20 --rate R --latency L [--nemesis partition]` on our node.
+struct Challenge {
+    nodes: u16,
+    rate: f64,
+    latency_ms: u64,
+    partitions: bool,
+    profile: &'static str,
+}
+
+const SMALL: Challenge = Challenge {
+    nodes: 5,
+    rate: 10.0,
+    latency_ms: 0,
+    partitions: false,
+    profile: "efficient",
+};
+const EFFICIENCY: Challenge = Challenge {
+    nodes: 25,
+    rate: 100.0,
+    latency_ms: 100,
+    partitions: false,
+    profile: "efficient",
+};
+
+impl Challenge {
+    async fn run(&self) -> Summary {
+        let mut launcher = Launcher::new(
+            &PathBuf::from(env!("CARGO_BIN_EXE_sluicegate-node")),
+            Vec::new(),
+            false,
+        )
+        .expect("the node binary was built");
+        launcher
+            .env
+            .push(("SLUICEGATE_PROFILE".into(), self.profile.into()));
+        let config = TestConfig {
+            workload: WorkloadKind::Broadcast,
+            launcher,
+            plan: Plan {
+                nodes: (0..self.nodes).map(|k| format!("n{k}")).collect(),
+                concurrency: self.nodes as usize,
+                time_limit: Duration::from_secs(20),
+                rate: self.rate,
+                nemesis_interval: self.partitions.then_some(Duration::from_secs(10)),
+                seed: 42,
+            },
+            latency_ms: self.latency_ms,
+            latency_dist: LatencyDist::Constant,
+            topology: TopologyKind::Grid,
+            check: CheckOptions::default(),
+            net_logging: NetLogging::default(),
+            bad_output: BadOutput::StdoutDies,
+            store: tempfile::tempdir().expect("temp dir").keep(),
+        };
+        let outcome = run(&config).await.expect("the run completes");
+        let summary = outcome.analysis.summary;
+        eprintln!("{summary:?}");
+        assert_eq!(outcome.analysis.valid, Validity::Valid, "{summary:?}");
+        assert_eq!(summary.lost_count, 0);
+        assert!(
+            outcome.notes.stdout_deaths.is_empty(),
+            "{:?}",
+            outcome.notes.stdout_deaths
+        );
+        summary
+    }
+}
+
+fn msgs_per_op(summary: &Summary) -> f32 {
+    summary.servers_msgs_per_op.expect("operations ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3a_single_node() {
+    Challenge { nodes: 1, ..SMALL }.run().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3b_five_nodes() {
+    SMALL.run().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3c_five_nodes_with_partitions() {
+    Challenge {
+        partitions: true,
+        ..SMALL
+    }
+    .run()
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3d_and_3e_efficient_profile() {
+    let summary = EFFICIENCY.run().await;
+    let stable = summary.stable_latencies.expect("values were stable");
+    // 3d: < 30 msgs-per-op, p50 < 400 ms, max < 600 ms; 3e: < 20, < 1 s, < 2 s.
+    assert!(msgs_per_op(&summary) < 20.0, "{summary:?}");
+    assert!(stable.p50 < 400 && stable.max < 600, "{stable:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3d_and_3e_fast_profile() {
+    let summary = Challenge {
+        profile: "fast",
+        ..EFFICIENCY
+    }
+    .run()
+    .await;
+    let stable = summary.stable_latencies.expect("values were stable");
+    assert!(msgs_per_op(&summary) < 20.0, "{summary:?}");
+    assert!(stable.p50 < 400 && stable.max < 600, "{stable:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "30 s of wall clock; run by .ci/run"]
+async fn challenge_3d_stays_valid_under_partitions() {
+    Challenge {
+        partitions: true,
+        ..EFFICIENCY
+    }
+    .run()
+    .await;
+}
