@@ -9,6 +9,7 @@ use std::time::Duration;
 use sluicegate::harness::check::{CheckOptions, Summary, Validity, WorkloadKind};
 use sluicegate::harness::interpreter::Plan;
 use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::nodes::NodeSource;
 use sluicegate::harness::process::{BadOutput, Launcher};
 use sluicegate::harness::run::{TestConfig, run};
 use sluicegate::harness::topology::TopologyKind;
@@ -50,7 +51,7 @@ impl Challenge {
             .push(("SLUICEGATE_PROFILE".into(), self.profile.into()));
         let config = TestConfig {
             workload: WorkloadKind::Broadcast,
-            launcher,
+            nodes: NodeSource::Binary(launcher),
             plan: Plan {
                 nodes: (0..self.nodes).map(|k| format!("n{k}")).collect(),
                 concurrency: self.nodes as usize,
@@ -65,7 +66,7 @@ impl Challenge {
             check: CheckOptions::default(),
             net_logging: NetLogging::default(),
             bad_output: BadOutput::StdoutDies,
-            store: tempfile::tempdir().expect("temp dir").keep(),
+            store: None,
         };
         let outcome = run(&config).await.expect("the run completes");
         let summary = outcome.analysis.summary;

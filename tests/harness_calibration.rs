@@ -9,6 +9,7 @@ use std::time::Duration;
 use sluicegate::harness::check::{CheckOptions, Summary, Validity, WorkloadKind};
 use sluicegate::harness::interpreter::Plan;
 use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::nodes::NodeSource;
 use sluicegate::harness::process::{BadOutput, Launcher};
 use sluicegate::harness::run::{TestConfig, run};
 use sluicegate::harness::topology::TopologyKind;
@@ -17,7 +18,9 @@ async fn naive_gossip(topology: TopologyKind) -> Summary {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gossip_node.py");
     let config = TestConfig {
         workload: WorkloadKind::Broadcast,
-        launcher: Launcher::new(&fixture, vec!["naive".into()], false).expect("fixture exists"),
+        nodes: NodeSource::Binary(
+            Launcher::new(&fixture, vec!["naive".into()], false).expect("fixture exists"),
+        ),
         plan: Plan {
             nodes: (0..25).map(|k| format!("n{k}")).collect(),
             concurrency: 25,
@@ -32,7 +35,7 @@ async fn naive_gossip(topology: TopologyKind) -> Summary {
         check: CheckOptions::default(),
         net_logging: NetLogging::default(),
         bad_output: BadOutput::StdoutDies,
-        store: tempfile::tempdir().expect("temp dir").keep(),
+        store: None,
     };
     let outcome = run(&config).await.expect("the run completes");
     assert_eq!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sluicegate::harness::check::{CheckOptions, Validity, WorkloadKind};
 use sluicegate::harness::interpreter::Plan;
 use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::nodes::NodeSource;
 use sluicegate::harness::process::{BadOutput, Launcher};
 use sluicegate::harness::run::{RunOutcome, TestConfig, run};
 use sluicegate::harness::topology::TopologyKind;
@@ -38,11 +39,12 @@ impl Setup {
     }
 
     async fn run(self) -> RunOutcome {
-        let store = tempfile::tempdir().expect("temp dir");
         let config = TestConfig {
             workload: self.workload,
-            launcher: Launcher::new(&fixture(), vec![self.mode.to_string()], false)
-                .expect("fixture exists"),
+            nodes: NodeSource::Binary(
+                Launcher::new(&fixture(), vec![self.mode.to_string()], false)
+                    .expect("fixture exists"),
+            ),
             plan: Plan {
                 nodes: (0..self.nodes).map(|k| format!("n{k}")).collect(),
                 concurrency: self.nodes as usize,
@@ -57,7 +59,7 @@ impl Setup {
             check: CheckOptions::default(),
             net_logging: NetLogging::default(),
             bad_output: BadOutput::StdoutDies,
-            store: store.keep(),
+            store: None,
         };
         run(&config).await.expect("the test itself does not crash")
     }

@@ -10,10 +10,12 @@ use clap::ValueEnum;
 use crate::harness::check::{AvailabilityRequirement, CheckOptions, WorkloadKind};
 use crate::harness::interpreter::Plan;
 use crate::harness::net::{LatencyDist, NetLogging};
+use crate::harness::nodes::NodeSource;
 use crate::harness::process::{BadOutput, Launcher};
 use crate::harness::report::print_results;
 use crate::harness::run::{TestConfig, run};
 use crate::harness::topology::TopologyKind;
+use crate::node::NodeConfig;
 
 /// The workloads the harness can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,8 +42,8 @@ pub struct TestArgs {
     #[arg(short = 'w', long, value_enum)]
     workload: WorkloadArg,
     /// The node binary; arguments after `--` are passed to it.
-    #[arg(long)]
-    bin: PathBuf,
+    #[arg(long, required_unless_present = "in_process")]
+    bin: Option<PathBuf>,
     /// Number of nodes, named n0..n{N-1}; without it, n1..n5 as in Maelstrom.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     node_count: Option<u16>,
@@ -96,6 +98,11 @@ pub struct TestArgs {
     /// Report duplicates as Maelstrom does (never), instead of flagging them.
     #[arg(long)]
     maelstrom_dup_quirk: bool,
+    /// Run sluicegate's own node as tasks inside the harness on a virtual clock (deterministic
+    /// for a seed, faster than real time) instead of processes of `--bin`. The node reads its
+    /// settings from the same environment variables as `sluicegate-node`.
+    #[arg(long, conflicts_with = "bin")]
+    in_process: bool,
     /// Arguments for the node binary.
     #[arg(last = true)]
     args: Vec<String>,
@@ -159,7 +166,10 @@ impl TestArgs {
                 WorkloadArg::UniqueIds => WorkloadKind::UniqueIds,
                 WorkloadArg::Broadcast => WorkloadKind::Broadcast,
             },
-            launcher: Launcher::new(&self.bin, self.args, self.log_stderr)?,
+            nodes: match self.bin {
+                Some(bin) => NodeSource::Binary(Launcher::new(&bin, self.args, self.log_stderr)?),
+                None => NodeSource::InProcess(NodeConfig::from_env()?),
+            },
             plan: Plan {
                 nodes,
                 concurrency,
@@ -186,7 +196,7 @@ impl TestArgs {
             } else {
                 BadOutput::StdoutDies
             },
-            store: self.store,
+            store: Some(self.store),
         })
     }
 }
@@ -201,17 +211,25 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         "running {} nodes; replay with --seed {seed}",
         config.plan.nodes.len()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = match config.nodes {
+        // Virtual time: one thread, and the clock jumps ahead whenever every task is waiting.
+        NodeSource::InProcess(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build(),
+        NodeSource::Binary(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .context("starting the tokio runtime")?;
     let outcome = runtime.block_on(run(&config))?;
     let mut stdout = std::io::stdout().lock();
     print_results(&outcome.analysis, &outcome.notes, json, &mut stdout)
         .context("printing the results")?;
-    outcome
-        .store
-        .write_all(&outcome.analysis, &outcome.history, &outcome.notes)
-        .with_context(|| format!("writing {}", outcome.store.dir().display()))?;
+    if let Some(store) = &outcome.store {
+        store
+            .write_all(&outcome.analysis, &outcome.history, &outcome.notes)
+            .with_context(|| format!("writing {}", store.dir().display()))?;
+    }
     Ok(ExitCode::from(outcome.analysis.valid.exit_code()))
 }

@@ -26,6 +26,7 @@ pub mod interpreter;
 pub mod nemesis;
 pub mod net;
 pub mod net_stats;
+pub mod nodes;
 pub mod process;
 pub mod report;
 pub mod run;

@@ -15,7 +15,8 @@ use crate::harness::clock::Clock;
 use crate::harness::history::History;
 use crate::harness::interpreter::{Interpreter, Plan};
 use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
-use crate::harness::process::{BadOutput, DeathWatch, Launcher, NodeProcess, relay_stdout};
+use crate::harness::nodes::{NodeSource, RunningNode, Wiring};
+use crate::harness::process::{BadOutput, DeathWatch};
 use crate::harness::report::{RunNotes, RunStore};
 use crate::harness::topology::TopologyKind;
 use crate::harness::workload::{Reply, Workload, judge};
@@ -30,8 +31,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct TestConfig {
     /// Which workload.
     pub workload: WorkloadKind,
-    /// How to start the nodes.
-    pub launcher: Launcher,
+    /// What runs the nodes.
+    pub nodes: NodeSource,
     /// Main and final phase parameters (nodes, threads, time limit, rate, nemesis, seed).
     pub plan: Plan,
     /// Mean inter-server delay, in ms.
@@ -46,8 +47,9 @@ pub struct TestConfig {
     pub net_logging: NetLogging,
     /// What a bad stdout line does.
     pub bad_output: BadOutput,
-    /// Where run folders go.
-    pub store: PathBuf,
+    /// Where run folders go; `None` keeps nothing on disk (seed sweeps), and node stderr is
+    /// then discarded.
+    pub store: Option<PathBuf>,
 }
 
 /// What a finished run produced.
@@ -56,8 +58,8 @@ pub struct RunOutcome {
     pub analysis: Analysis,
     /// Stdout deaths and harness cost.
     pub notes: RunNotes,
-    /// The run folder, with node logs already in it.
-    pub store: RunStore,
+    /// The run folder, with node logs already in it, unless the config asked for none.
+    pub store: Option<RunStore>,
     /// Every operation.
     pub history: History,
 }
@@ -67,8 +69,13 @@ pub struct RunOutcome {
 pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let cpu_before = harness_cpu();
-    let store = RunStore::create(&config.store, workload_name(config.workload))
-        .with_context(|| format!("creating a run folder under {}", config.store.display()))?;
+    let store = match &config.store {
+        Some(base) => Some(
+            RunStore::create(base, config.workload.name())
+                .with_context(|| format!("creating a run folder under {}", base.display()))?,
+        ),
+        None => None,
+    };
     let nodes = &config.plan.nodes;
     let network = Network::new(
         Latency::new(
@@ -79,19 +86,15 @@ pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
         config.net_logging,
     );
     let watch = Arc::new(DeathWatch::default());
-    let mut processes = Vec::with_capacity(nodes.len());
+    let wiring = Wiring {
+        network: &network,
+        watch: &watch,
+        bad_output: config.bad_output,
+    };
+    let mut running = Vec::with_capacity(nodes.len());
     for node in nodes {
-        let spawned = config.launcher.spawn(node, &store.node_log_path(node))?;
-        tokio::spawn(network.register_server(node, spawned.stdin));
-        tokio::spawn(relay_stdout(
-            node.clone(),
-            spawned.stdout,
-            Arc::clone(&network),
-            Arc::clone(&watch),
-            spawned.tails,
-            config.bad_output,
-        ));
-        processes.push(spawned.process);
+        let log = store.as_ref().map(|store| store.node_log_path(node));
+        running.push(config.nodes.start(node, log.as_deref(), &wiring)?);
     }
     let tested = async {
         init_all(&network, nodes).await?;
@@ -106,7 +109,7 @@ pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
     }
     .await;
     network.grudge().heal();
-    let crashes = teardown(&mut processes).await;
+    let crashes = teardown(&mut running).await;
     let history = tested?;
     if !crashes.is_empty() {
         bail!("{}", crashes.join("\n"));
@@ -123,15 +126,6 @@ pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
         store,
         history,
     })
-}
-
-/// Maelstrom's name for a workload, used for the store folder.
-pub fn workload_name(kind: WorkloadKind) -> &'static str {
-    match kind {
-        WorkloadKind::Echo => "echo",
-        WorkloadKind::UniqueIds => "unique-ids",
-        WorkloadKind::Broadcast => "broadcast",
-    }
 }
 
 /// Inits every node in parallel, each from a fresh client; any failure aborts the test.
@@ -178,13 +172,13 @@ async fn setup_all(
 }
 
 /// Reports every node that already exited, then kills them all.
-async fn teardown(processes: &mut [NodeProcess]) -> Vec<String> {
-    let crashes = processes
+async fn teardown(running: &mut [RunningNode]) -> Vec<String> {
+    let crashes = running
         .iter_mut()
-        .filter_map(NodeProcess::crash_report)
+        .filter_map(RunningNode::crash_report)
         .collect();
-    for process in processes.iter_mut() {
-        process.kill().await;
+    for node in running.iter_mut() {
+        node.kill().await;
     }
     crashes
 }
