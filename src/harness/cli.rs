@@ -14,6 +14,7 @@ use crate::harness::nodes::NodeSource;
 use crate::harness::process::{BadOutput, Launcher};
 use crate::harness::report::print_results;
 use crate::harness::run::{TestConfig, run};
+use crate::harness::sweep::{describe, sweep};
 use crate::harness::topology::TopologyKind;
 use crate::node::NodeConfig;
 
@@ -103,6 +104,10 @@ pub struct TestArgs {
     /// settings from the same environment variables as `sluicegate-node`.
     #[arg(long, conflicts_with = "bin")]
     in_process: bool,
+    /// Sweep: run the test once per seed from `--seed` (default 0) on, in-process, and report
+    /// every seed whose run is invalid with the command that replays it.
+    #[arg(long, requires = "in_process", value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: Option<u64>,
     /// Arguments for the node binary.
     #[arg(last = true)]
     args: Vec<String>,
@@ -203,6 +208,10 @@ impl TestArgs {
 
 /// Runs `sluicegate test`: exit 0 valid, 1 invalid, 2 unknown; an error means a crash (255).
 pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    if let Some(count) = args.seeds {
+        let first = args.seed.unwrap_or(0);
+        return run_sweep(args.into_config(first)?, first, count);
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     let json = args.json;
     let config = args.into_config(seed)?;
@@ -232,4 +241,31 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", store.dir().display()))?;
     }
     Ok(ExitCode::from(outcome.analysis.valid.exit_code()))
+}
+
+/// `--seeds N`: every seed's verdict, the failed ones with their replay command; exit 1 if any
+/// failed.
+fn run_sweep(config: TestConfig, first: u64, count: u64) -> anyhow::Result<ExitCode> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let runs = sweep(&config, first, count, workers);
+    print!("{}", describe(&runs, replay_command));
+    let all_passed = runs.iter().all(|run| run.passed());
+    Ok(ExitCode::from(if all_passed { 0 } else { 1 }))
+}
+
+/// This command line without `--seeds`, with `--seed <seed>`.
+fn replay_command(seed: u64) -> String {
+    let mut words = Vec::new();
+    let mut args = std::env::args();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seeds" | "--seed" => {
+                args.next();
+            }
+            _ if arg.starts_with("--seeds=") || arg.starts_with("--seed=") => {}
+            _ => words.push(arg),
+        }
+    }
+    words.push(format!("--seed {seed}"));
+    words.join(" ")
 }

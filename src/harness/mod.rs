@@ -31,5 +31,6 @@ pub mod process;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod sweep;
 pub mod topology;
 pub mod workload;
