@@ -73,9 +73,10 @@ fn run_seed(config: &TestConfig, seed: u64) -> SeedRun {
         .enable_time()
         .start_paused(true)
         .build();
+    // A sweep reports its failures at the end; the runs' own progress logs would drown them.
+    let quiet = tracing::subscriber::NoSubscriber::default();
     let outcome = match runtime {
-        Ok(runtime) => runtime
-            .block_on(run(&config))
+        Ok(runtime) => tracing::subscriber::with_default(quiet, || runtime.block_on(run(&config)))
             .map_err(|error| format!("{error:#}")),
         Err(error) => Err(format!("starting a runtime: {error}")),
     };
