@@ -1,8 +1,304 @@
-//! (placeholder)
+//! `sluicegate ingest serve | load | verify`: flags (and environment variables) in, library out.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tonic::codec::CompressionEncoding;
+
+use crate::ingest::config::ServerConfig;
+use crate::ingest::load::{self, LoadConfig};
+use crate::ingest::{server, store};
+use crate::sinks::OverflowPolicy;
+
 /// `sluicegate ingest` subcommands.
-#[derive(clap::Subcommand)]
-pub enum IngestCommand {}
+#[derive(clap::Subcommand, Debug)]
+pub enum IngestCommand {
+    /// Run the ingest server until SIGINT or SIGTERM, then drain.
+    Serve(ServeArgs),
+    /// Push records to a server and account for every one of them.
+    Load(LoadArgs),
+    /// Read back the stored records and check the log (framing, checksums, no id stored twice).
+    Verify(VerifyArgs),
+}
+
+fn parse_policy(value: &str) -> Result<OverflowPolicy, String> {
+    match value {
+        "block" => Ok(OverflowPolicy::Block),
+        "drop-newest" | "drop_newest" => Ok(OverflowPolicy::DropNewest),
+        "drop-oldest" | "drop_oldest" => Ok(OverflowPolicy::DropOldest),
+        "reject" => Ok(OverflowPolicy::Reject),
+        other => Err(format!(
+            "unknown policy {other:?} (block, drop-newest, drop-oldest, reject)"
+        )),
+    }
+}
+
+fn parse_millis(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        .ok_or_else(|| format!("{value:?} is not a number of milliseconds"))
+}
+
+/// An address to listen on, or none ("off").
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeAddr(pub Option<SocketAddr>);
+
+fn parse_metrics_listen(value: &str) -> Result<MaybeAddr, String> {
+    if value == "off" {
+        return Ok(MaybeAddr(None));
+    }
+    value
+        .parse()
+        .map(|addr| MaybeAddr(Some(addr)))
+        .map_err(|error| format!("{value:?}: {error} (or \"off\")"))
+}
+
+/// A request compression, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Compression(pub Option<CompressionEncoding>);
+
+fn parse_compression(value: &str) -> Result<Compression, String> {
+    match value {
+        "none" => Ok(Compression(None)),
+        "gzip" => Ok(Compression(Some(CompressionEncoding::Gzip))),
+        "zstd" => Ok(Compression(Some(CompressionEncoding::Zstd))),
+        other => Err(format!("unknown compression {other:?} (none, gzip, zstd)")),
+    }
+}
+
+/// Flags of `sluicegate ingest serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address for gRPC (port 0 picks a free one; the chosen address is printed on stdout).
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+    /// Directory of the store's segment files.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_DATA_DIR",
+        default_value = "ingest-data"
+    )]
+    pub data_dir: PathBuf,
+    /// What the queue in front of the store does when full: block (backpressure), reject,
+    /// drop-newest, drop-oldest. Refused records are answered as rejected with the reason.
+    #[arg(long, env = "SLUICEGATE_INGEST_POLICY", default_value = "block", value_parser = parse_policy)]
+    pub policy: OverflowPolicy,
+    /// Records the queue in front of the store holds at most.
+    #[arg(long, env = "SLUICEGATE_INGEST_CAPACITY", default_value_t = 8192)]
+    pub capacity: usize,
+    /// Records per batch at most.
+    #[arg(long, env = "SLUICEGATE_INGEST_BATCH_RECORDS", default_value_t = 512)]
+    pub batch_records: usize,
+    /// Milliseconds a partial batch waits for more records.
+    #[arg(long, env = "SLUICEGATE_INGEST_LINGER_MS", default_value = "2", value_parser = parse_millis)]
+    pub linger_ms: Duration,
+    /// Records a stream may have unanswered (its flow credits).
+    #[arg(long, env = "SLUICEGATE_INGEST_CREDITS", default_value_t = 4096)]
+    pub credits: usize,
+    /// Recently stored ids remembered so that a retried record is stored once.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_DEDUP_WINDOW",
+        default_value_t = 100_000
+    )]
+    pub dedup_window: usize,
+    /// Largest request message in bytes; larger ones end the stream with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "SLUICEGATE_INGEST_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// Milliseconds a graceful shutdown waits for open streams to be answered.
+    #[arg(long, env = "SLUICEGATE_INGEST_DRAIN_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
+    pub drain_timeout_ms: Duration,
+    /// Address for Prometheus /metrics over HTTP, or "off".
+    #[arg(long, env = "SLUICEGATE_INGEST_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_metrics_listen)]
+    pub metrics_listen: MaybeAddr,
+    /// Milliseconds of artificial delay after every store write (plays a slow disk).
+    #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
+    pub store_delay_ms: Duration,
+}
+
+/// Flags of `sluicegate ingest load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The server's gRPC address.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_SERVER",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub server: SocketAddr,
+    /// Records to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 256)]
+    pub record_size: usize,
+    /// Records per request message.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Concurrent streams, each on its own connection.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Records per second over all streams (0: as fast as the server's credits allow).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Stream failures each worker survives, re-sending its unanswered records.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Ids are <prefix>-<index>; run again with the same prefix to resend the same records.
+    #[arg(long, default_value = "r")]
+    pub id_prefix: String,
+    /// Request compression: none, gzip, zstd.
+    #[arg(long, default_value = "none", value_parser = parse_compression)]
+    pub compression: Compression,
+}
+
+/// Flags of `sluicegate ingest verify`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Directory of the store's segment files.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_DATA_DIR",
+        default_value = "ingest-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Also print every record as a JSON line on stdout: id, key, payload size and CRC-32.
+    #[arg(long)]
+    pub dump: bool,
+}
+
 /// Runs an ingest subcommand.
-pub fn run(_command: IngestCommand) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("not built yet")
+pub fn run(command: IngestCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        IngestCommand::Serve(args) => runtime()?.block_on(serve(args)),
+        IngestCommand::Load(args) => runtime()?.block_on(load(args)),
+        IngestCommand::Verify(args) => verify(args),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn termination() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        policy: args.policy,
+        capacity: args.capacity.max(1),
+        batch_records: args.batch_records.max(1),
+        linger: args.linger_ms,
+        credit_window: args.credits.max(1),
+        dedup_window: args.dedup_window.max(1),
+        max_message_bytes: args.max_message_bytes,
+        drain_timeout: args.drain_timeout_ms,
+        metrics_listen: args.metrics_listen.0,
+        store_delay: args.store_delay_ms,
+        ..ServerConfig::new("")
+    };
+    let running = server::start(config).await?;
+    // One machine-readable line on stdout, for scripts and tests that start on port 0.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", running.local_addr())
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")?;
+    let shutdown = running.shutdown_token();
+    tokio::spawn(async move {
+        match termination().await {
+            Ok(()) => tracing::info!("signal received: draining"),
+            Err(error) => tracing::error!(%error, "cannot wait for signals; draining now"),
+        }
+        shutdown.cancel();
+    });
+    let report = running.wait().await?;
+    Ok(if report.drained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let config = LoadConfig {
+        server: args.server,
+        records: args.records,
+        record_size: args.record_size,
+        batch_size: args.batch_size.max(1),
+        concurrency: args.concurrency.max(1),
+        rate: args.rate,
+        retries: args.retries,
+        id_prefix: args.id_prefix,
+        compression: args.compression.0,
+        progress: true,
+    };
+    let report = load::run(config).await?;
+    print!("{}", report.render());
+    Ok(if report.accounting.is_exact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let contents = store::read_dir(&args.data_dir)
+        .with_context(|| format!("reading {}", args.data_dir.display()))?;
+    let mut copies: HashMap<&str, u32> = HashMap::with_capacity(contents.records.len());
+    let mut stdout = std::io::stdout().lock();
+    for record in &contents.records {
+        *copies.entry(record.id.as_str()).or_default() += 1;
+        if args.dump {
+            let line = serde_json::json!({
+                "id": record.id,
+                "key": record.key,
+                "payload_bytes": record.payload.len(),
+                "payload_crc32": crc32fast::hash(&record.payload),
+            });
+            writeln!(stdout, "{line}").context("writing to stdout")?;
+        }
+    }
+    let stored_twice = copies.values().filter(|count| **count > 1).count();
+    eprintln!(
+        "segments {}, records {}, distinct ids {}, ids stored more than once {}, torn tail {}",
+        contents.segments,
+        contents.records.len(),
+        copies.len(),
+        stored_twice,
+        match contents.torn_tail {
+            Some((offset, reason)) =>
+                format!("at byte {offset} ({reason}; cut off when a server opens the store)"),
+            None => "none".into(),
+        }
+    );
+    Ok(if stored_twice == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

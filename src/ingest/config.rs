@@ -1,0 +1,71 @@
+//! The server's settings.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sinks::OverflowPolicy;
+
+/// Everything [`start`](super::server::start) needs. [`ServerConfig::new`] gives the defaults
+/// the command line uses.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen for gRPC (default `127.0.0.1:50051`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the store keeps its segment files.
+    pub data_dir: PathBuf,
+    /// What the queue in front of the store does when it is full.
+    pub policy: OverflowPolicy,
+    /// Records the queue in front of the store holds at most. The queue holds batches, so it
+    /// takes `capacity / batch_records` batches (at least one).
+    pub capacity: usize,
+    /// Records per batch at most: a stream's records are batched by size ...
+    pub batch_records: usize,
+    /// ... or by linger time, counted from a batch's first record.
+    pub linger: Duration,
+    /// Records a stream may have unanswered: the credits granted to each stream.
+    pub credit_window: usize,
+    /// Recently stored ids remembered to make retries idempotent.
+    pub dedup_window: usize,
+    /// The largest request message accepted (larger ones end the stream with
+    /// `RESOURCE_EXHAUSTED`).
+    pub max_message_bytes: usize,
+    /// How long a graceful shutdown waits for open streams to be answered.
+    pub drain_timeout: Duration,
+    /// Queued batches the store writer takes at once into one write and one `fdatasync`.
+    pub group_batches: usize,
+    /// Bytes after which the store starts a new segment.
+    pub segment_bytes: u64,
+    /// An artificial delay after every store write, to play a slow disk (tests, benchmarks).
+    pub store_delay: Duration,
+    /// Where to serve Prometheus `/metrics` over HTTP, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl ServerConfig {
+    /// The defaults, storing in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
+            data_dir: data_dir.into(),
+            policy: OverflowPolicy::Block,
+            capacity: 8192,
+            batch_records: 512,
+            linger: Duration::from_millis(2),
+            credit_window: 4096,
+            dedup_window: 100_000,
+            max_message_bytes: 4 << 20,
+            drain_timeout: Duration::from_secs(10),
+            group_batches: 16,
+            segment_bytes: 64 << 20,
+            store_delay: Duration::ZERO,
+            metrics_listen: None,
+        }
+    }
+
+    /// Batches the queue in front of the store holds: `capacity / batch_records`, at least 1,
+    /// so that it never holds more than `capacity` records (unless one batch is larger).
+    pub fn queue_batches(&self) -> usize {
+        (self.capacity / self.batch_records.max(1)).max(1)
+    }
+}

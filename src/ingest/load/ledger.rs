@@ -1,0 +1,161 @@
+//! The load client's exact accounting: every record is answered once, as stored or as rejected
+//! with a reason, or it is unaccounted for.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Unanswered,
+    Stored,
+    Rejected,
+}
+
+/// The accounting of a whole run.
+#[derive(Debug)]
+pub struct Ledger {
+    states: Vec<State>,
+    rejections: BTreeMap<String, u64>,
+    answered_twice: u64,
+    unexpected: u64,
+    latencies_us: Vec<u32>,
+}
+
+impl Ledger {
+    /// A ledger of `records` unanswered records.
+    pub fn new(records: usize) -> Self {
+        Ledger {
+            states: vec![State::Unanswered; records],
+            rejections: BTreeMap::new(),
+            answered_twice: 0,
+            unexpected: 0,
+            latencies_us: Vec::with_capacity(records),
+        }
+    }
+
+    fn settle(&mut self, index: usize, state: State, latency: Duration) -> bool {
+        let Some(slot) = self.states.get_mut(index) else {
+            self.unexpected += 1;
+            return false;
+        };
+        if *slot != State::Unanswered {
+            self.answered_twice += 1;
+            return false;
+        }
+        *slot = state;
+        self.latencies_us
+            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+        true
+    }
+
+    /// Record `index` is stored. Returns false if it was already answered.
+    pub fn stored(&mut self, index: usize, latency: Duration) -> bool {
+        self.settle(index, State::Stored, latency)
+    }
+
+    /// Record `index` was rejected for `reason`. Returns false if it was already answered.
+    pub fn rejected(&mut self, index: usize, reason: &str, latency: Duration) -> bool {
+        let first = self.settle(index, State::Rejected, latency);
+        if first {
+            *self.rejections.entry(reason.to_owned()).or_default() += 1;
+        }
+        first
+    }
+
+    /// An answer named a record this client never sent on that stream.
+    pub fn unexpected(&mut self) {
+        self.unexpected += 1;
+    }
+
+    /// The totals.
+    pub fn summary(&self) -> Accounting {
+        let count = |state| self.states.iter().filter(|s| **s == state).count() as u64;
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let percentile = |p: f64| {
+            if sorted.is_empty() {
+                return Duration::ZERO;
+            }
+            let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+            Duration::from_micros(u64::from(sorted[rank - 1]))
+        };
+        Accounting {
+            records: self.states.len() as u64,
+            stored: count(State::Stored),
+            rejected: count(State::Rejected),
+            unaccounted: count(State::Unanswered),
+            rejections: self.rejections.clone(),
+            answered_twice: self.answered_twice,
+            unexpected: self.unexpected,
+            latency_p50: percentile(0.50),
+            latency_p99: percentile(0.99),
+        }
+    }
+
+    /// Indices of the records never answered.
+    pub fn unanswered(&self) -> impl Iterator<Item = usize> + '_ {
+        self.states
+            .iter()
+            .enumerate()
+            .filter(|(_, state)| **state == State::Unanswered)
+            .map(|(index, _)| index)
+    }
+}
+
+/// The totals of a run. Complete when `stored + rejected == records`, with nothing answered
+/// twice and no unexpected answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounting {
+    /// Records the run was asked to send.
+    pub records: u64,
+    /// Acked as durable.
+    pub stored: u64,
+    /// Rejected with a reason.
+    pub rejected: u64,
+    /// Neither.
+    pub unaccounted: u64,
+    /// Rejections by reason.
+    pub rejections: BTreeMap<String, u64>,
+    /// Answers for a record that was already answered.
+    pub answered_twice: u64,
+    /// Answers naming a record not outstanding on that stream.
+    pub unexpected: u64,
+    /// Median time from sending a record to its answer.
+    pub latency_p50: Duration,
+    /// 99th percentile of the same.
+    pub latency_p99: Duration,
+}
+
+impl Accounting {
+    /// True if every record is stored or rejected with a reason, and none was answered twice.
+    pub fn is_exact(&self) -> bool {
+        self.unaccounted == 0
+            && self.answered_twice == 0
+            && self.unexpected == 0
+            && self.stored + self.rejected == self.records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_answer_is_counted_not_applied() {
+        let mut ledger = Ledger::new(3);
+        assert!(ledger.stored(0, Duration::from_millis(1)));
+        assert!(!ledger.rejected(0, "x", Duration::from_millis(1)));
+        assert!(ledger.rejected(1, "queue full", Duration::from_millis(3)));
+        let summary = ledger.summary();
+        assert_eq!(
+            (summary.stored, summary.rejected, summary.unaccounted),
+            (1, 1, 1)
+        );
+        assert_eq!(summary.answered_twice, 1);
+        assert!(!summary.is_exact());
+        assert_eq!(ledger.unanswered().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(summary.latency_p50, Duration::from_millis(1));
+        assert_eq!(summary.latency_p99, Duration::from_millis(3));
+    }
+}

@@ -1,0 +1,153 @@
+//! The way back to a client: answers travel from the pipeline and the store writer to the
+//! stream's response, and every answer returns its records' credits.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::Stream;
+use tokio::sync::{Semaphore, mpsc};
+use tonic::Status;
+
+use crate::ingest::proto::{IngestResponse, Reason, Record, Rejection};
+
+/// One record on its way through the pipeline, with the way back to its stream.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The record as received.
+    pub record: Record,
+    /// Where its answer goes.
+    pub replies: Replies,
+}
+
+/// A message for the response stream.
+#[derive(Debug)]
+struct Outbound {
+    response: IngestResponse,
+    /// Credits this message gives back to the stream's window when it is handed to the transport
+    /// (0 for the initial grant, which the window already holds).
+    returns: usize,
+}
+
+/// The sending side of one stream's responses. Cheap to clone; the response stream ends when
+/// every clone is gone (so after every record is answered).
+#[derive(Debug, Clone)]
+pub struct Replies {
+    tx: mpsc::UnboundedSender<Outbound>,
+}
+
+/// A builder for one response.
+#[derive(Debug, Default)]
+pub struct Answer {
+    response: IngestResponse,
+}
+
+impl Answer {
+    /// Adds a stored (durable) record.
+    pub fn stored(&mut self, id: String) {
+        self.response.stored_ids.push(id);
+    }
+
+    /// Adds a rejected record.
+    pub fn rejected(&mut self, id: String, reason: Reason, detail: impl Into<String>) {
+        self.response.rejected.push(Rejection {
+            id,
+            reason: reason as i32,
+            detail: detail.into(),
+        });
+    }
+
+    /// Records answered so far.
+    pub fn len(&self) -> usize {
+        self.response.stored_ids.len() + self.response.rejected.len()
+    }
+
+    /// True if nothing is answered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Replies {
+    /// Sends `answer` with the credits of the records it answers. Returns false if the stream is
+    /// gone; the caller has nothing better to do then (a stored record stays stored, and a retry
+    /// is acked again from the dedup window).
+    pub fn send(&self, answer: Answer) -> bool {
+        let mut response = answer.response;
+        let answered = response.stored_ids.len() + response.rejected.len();
+        if answered == 0 {
+            return true;
+        }
+        response.credits = u32::try_from(answered).unwrap_or(u32::MAX);
+        self.tx
+            .send(Outbound {
+                response,
+                returns: answered,
+            })
+            .is_ok()
+    }
+
+    /// Answers every record of `batch` as rejected with `reason`.
+    pub fn reject_all(batch: Vec<Pending>, reason: Reason, detail: &str) {
+        let Some(replies) = batch.first().map(|pending| pending.replies.clone()) else {
+            return;
+        };
+        let mut answer = Answer::default();
+        for pending in batch {
+            answer.rejected(pending.record.id, reason, detail);
+        }
+        if !replies.send(answer) {
+            tracing::debug!("a client left before hearing that its records were rejected");
+        }
+    }
+
+    /// True if both send to the same stream.
+    pub fn same_stream(&self, other: &Replies) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}
+
+/// A status to end the response stream with once every record is answered.
+pub type Failure = Arc<Mutex<Option<Status>>>;
+
+/// Opens the way back for a new stream: the [`Replies`], the response stream for tonic, the
+/// stream's credit window, and the slot for a final error status.
+pub fn open(
+    window: usize,
+) -> (
+    Replies,
+    impl Stream<Item = Result<IngestResponse, Status>> + Send + 'static,
+    Arc<Semaphore>,
+    Failure,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+    let credits = Arc::new(Semaphore::new(window));
+    let failure: Failure = Arc::default();
+    let grant = Outbound {
+        response: IngestResponse {
+            credits: u32::try_from(window).unwrap_or(u32::MAX),
+            ..IngestResponse::default()
+        },
+        returns: 0,
+    };
+    // The receiver is alive right here, so this cannot fail; if it could, the client would just
+    // start without credits and be throttled by the transport.
+    let granted = tx.send(grant).is_ok();
+    debug_assert!(granted);
+    let responses = {
+        let credits = Arc::clone(&credits);
+        let failure = Arc::clone(&failure);
+        async_stream::stream! {
+            while let Some(outbound) = rx.recv().await {
+                // Credits come back when the answer leaves for the client, so a client that
+                // stops reading its answers stops getting credits, and the window bounds what
+                // the server holds for it.
+                credits.add_permits(outbound.returns);
+                yield Ok(outbound.response);
+            }
+            let status = failure.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(status) = status {
+                yield Err(status);
+            }
+        }
+    };
+    (Replies { tx }, responses, credits, failure)
+}

@@ -1,0 +1,308 @@
+//! Starting, running and draining the server: the ingest service behind gzip/zstd, a message size
+//! limit, health (`grpc.health.v1`) and reflection (v1 and v1alpha), the store writer on its own
+//! thread, and a graceful shutdown that ends open streams through a cancellation token.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::ingest::config::ServerConfig;
+use crate::ingest::proto::FILE_DESCRIPTOR_SET;
+use crate::ingest::proto::ingest_server::IngestServer;
+use crate::ingest::service::IngestService;
+use crate::ingest::stats::{Counters, IngestStats};
+use crate::ingest::store::{Recovery, Store, StoreError, StoreOptions};
+use crate::ingest::stream::StreamContext;
+use crate::ingest::writer::{self, WriterOptions};
+use crate::sinks::{SinkStats, bounded};
+
+/// The gRPC service name, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "sluicegate.ingest.v1.Ingest";
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// The listening socket could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("building reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("serving: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The metrics exporter could not start.
+    #[error("starting the metrics exporter: {0}")]
+    Metrics(String),
+    /// A task of the server panicked.
+    #[error("a server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// How a server run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    /// False if the drain timeout cut open streams off (their unanswered records were never
+    /// acked, so clients retry them).
+    pub drained: bool,
+    /// The counters at the end.
+    pub stats: IngestStats,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    recovery: Recovery,
+    shutdown: CancellationToken,
+    counters: Arc<Counters>,
+    queue_stats: Arc<Mutex<SinkStats>>,
+    queue_capacity: usize,
+    task: JoinHandle<Result<DrainReport, ServeError>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What opening the store found.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The counters now (the queue's as of the writer's last write).
+    pub fn stats(&self) -> IngestStats {
+        let queue = *self
+            .queue_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        IngestStats::read(&self.counters, queue, self.queue_capacity)
+    }
+
+    /// Starts a graceful shutdown: health turns NOT_SERVING, no new connections or streams are
+    /// taken, open streams stop reading, and what they sent is stored and acked.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token that starts the graceful shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped (after [`shutdown`](Self::shutdown)).
+    ///
+    /// # Errors
+    ///
+    /// Transport failures and panics of the server's tasks.
+    pub async fn wait(self) -> Result<DrainReport, ServeError> {
+        self.task.await?
+    }
+}
+
+/// Opens the store, binds the socket and starts serving in the background.
+///
+/// # Errors
+///
+/// The store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    let store_options = StoreOptions {
+        segment_bytes: config.segment_bytes,
+        dedup_window: config.dedup_window,
+    };
+    let data_dir = config.data_dir.clone();
+    let (store, recovery) =
+        tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options)).await??;
+    tracing::info!(
+        records = recovery.records, segments = recovery.segments,
+        truncated_bytes = recovery.truncated_bytes, dir = %config.data_dir.display(),
+        "store opened"
+    );
+    let incoming = TcpIncoming::bind(config.listen)
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?
+        .with_nodelay(Some(true));
+    let addr = incoming.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    if let Some(metrics_addr) = config.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(metrics_addr)
+            .install()
+            .map_err(|error| ServeError::Metrics(error.to_string()))?;
+        tracing::info!(%metrics_addr, "serving Prometheus metrics at /metrics");
+    }
+
+    let counters = Arc::new(Counters::default());
+    let queue_stats = Arc::new(Mutex::new(SinkStats::default()));
+    let queue_capacity = config.queue_batches();
+    let (queue, queue_stream) = bounded(queue_capacity, config.policy);
+    let writer_options = WriterOptions {
+        group_batches: config.group_batches,
+        store_delay: config.store_delay,
+        queue_capacity,
+    };
+    let writer = {
+        let counters = Arc::clone(&counters);
+        let queue_stats = Arc::clone(&queue_stats);
+        tokio::task::spawn_blocking(move || {
+            writer::run(store, queue_stream, writer_options, counters, queue_stats)
+        })
+    };
+
+    let shutdown = CancellationToken::new();
+    let context = StreamContext {
+        queue,
+        batch_records: config.batch_records.max(1),
+        linger: config.linger,
+        shutdown: shutdown.clone(),
+        counters: Arc::clone(&counters),
+    };
+    let service = IngestService::new(context, config.credit_window);
+    let task = tokio::spawn(serve(
+        config,
+        incoming,
+        service,
+        writer,
+        shutdown.clone(),
+        Arc::clone(&counters),
+        Arc::clone(&queue_stats),
+    ));
+    tracing::info!(%addr, "ingest server listening");
+    Ok(RunningServer {
+        addr,
+        recovery,
+        shutdown,
+        counters,
+        queue_stats,
+        queue_capacity,
+        task,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    config: ServerConfig,
+    incoming: TcpIncoming,
+    service: IngestService,
+    writer: JoinHandle<Store>,
+    shutdown: CancellationToken,
+    counters: Arc<Counters>,
+    queue_stats: Arc<Mutex<SinkStats>>,
+) -> Result<DrainReport, ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IngestServer<IngestService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let limit = config.max_message_bytes;
+    let ingest = IngestServer::new(service)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    let health_service = health_service
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    let reflection_v1 = reflection_v1
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    let reflection_v1alpha = reflection_v1alpha
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+
+    let draining = {
+        let shutdown = shutdown.clone();
+        let health = health.clone();
+        async move {
+            shutdown.cancelled().await;
+            // Load balancers stop sending before the listener closes.
+            health
+                .set_not_serving::<IngestServer<IngestService>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            tracing::info!("draining: no new streams; open streams end once answered");
+        }
+    };
+    // serve_with_shutdown stops accepting when `draining` completes, then waits for every
+    // connection to finish. Open bidi streams finish because the same token ends their inbound
+    // side in `stream::run`; their responses end once the writer has answered everything.
+    let serving = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ingest)
+        .serve_with_incoming_shutdown(incoming, draining);
+    let mut serving = Box::pin(serving);
+    let mut drained = tokio::select! {
+        served = &mut serving => {
+            served?;
+            true
+        }
+        () = wait_then(shutdown.clone(), config.drain_timeout) => false,
+    };
+    if !drained {
+        tracing::warn!(
+            timeout = ?config.drain_timeout,
+            "drain timeout: cutting off open streams; their unanswered records were never acked"
+        );
+    }
+    // The router (and with it the service's queue handle) is gone once `serving` is dropped; the
+    // writer then ends when the last stream task lets go of its handle.
+    drop(serving);
+    let remaining = if drained {
+        config.drain_timeout
+    } else {
+        Duration::ZERO
+    };
+    match tokio::time::timeout(remaining.max(Duration::from_millis(1)), writer).await {
+        Ok(store) => {
+            let store = store?;
+            tracing::info!(forgotten = store.dedup_forgotten(), "store writer finished");
+        }
+        Err(_) => {
+            drained = false;
+            tracing::warn!("the store writer did not finish in time");
+        }
+    }
+    let queue = *queue_stats.lock().unwrap_or_else(PoisonError::into_inner);
+    let stats = IngestStats::read(&counters, queue, config.queue_batches());
+    tracing::info!(?stats, drained, "ingest server stopped");
+    Ok(DrainReport { drained, stats })
+}
+
+/// Completes `timeout` after `token` is cancelled.
+async fn wait_then(token: CancellationToken, timeout: Duration) {
+    token.cancelled().await;
+    tokio::time::sleep(timeout).await;
+}

@@ -1,0 +1,108 @@
+//! The server's always-on counters, and the Prometheus names they are exported under.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sinks::SinkStats;
+
+/// Counters shared by the streams, the store writer and the metrics exporter.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Records received (every record is answered exactly once).
+    pub received: AtomicU64,
+    /// Records acked as stored, repeats included.
+    pub stored: AtomicU64,
+    /// Of those, repeats of a recently stored id (acked again, not written again).
+    pub duplicates: AtomicU64,
+    /// Records rejected, for any reason.
+    pub rejected: AtomicU64,
+    /// Streams open now.
+    pub streams: AtomicU64,
+    /// The most batches ever seen queued in front of the store.
+    pub queue_high_water: AtomicU64,
+    /// Store writes (one `fdatasync` each).
+    pub store_writes: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of a running server's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestStats {
+    /// The queue in front of the store (counted in batches).
+    pub queue: SinkStats,
+    /// Its capacity, in batches.
+    pub queue_capacity: u64,
+    /// The most batches ever seen queued in front of the store, sampled by the writer each time
+    /// it takes from the queue (when the queue is fullest).
+    pub queue_high_water: u64,
+    /// Records received.
+    pub received: u64,
+    /// Records acked as stored, repeats included.
+    pub stored: u64,
+    /// Repeats acked again without being written again.
+    pub duplicates: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Streams open now.
+    pub streams: u64,
+    /// Store writes (one `fdatasync` each).
+    pub store_writes: u64,
+}
+
+impl IngestStats {
+    pub(crate) fn read(counters: &Arc<Counters>, queue: SinkStats, capacity: usize) -> Self {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        IngestStats {
+            queue,
+            queue_capacity: capacity as u64,
+            queue_high_water: load(&counters.queue_high_water),
+            received: load(&counters.received),
+            stored: load(&counters.stored),
+            duplicates: load(&counters.duplicates),
+            rejected: load(&counters.rejected),
+            streams: load(&counters.streams),
+            store_writes: load(&counters.store_writes),
+        }
+    }
+
+    /// Publishes the snapshot to the `metrics` recorder (a no-op if none is installed).
+    pub fn publish(&self) {
+        let queue = &self.queue;
+        for (name, value) in [
+            ("sluicegate_ingest_queue_offered_total", queue.offered),
+            ("sluicegate_ingest_queue_queued_total", queue.queued),
+            ("sluicegate_ingest_queue_delivered_total", queue.delivered),
+            (
+                "sluicegate_ingest_queue_dropped_newest_total",
+                queue.dropped_newest,
+            ),
+            (
+                "sluicegate_ingest_queue_evicted_oldest_total",
+                queue.evicted_oldest,
+            ),
+            ("sluicegate_ingest_queue_rejected_total", queue.rejected),
+            ("sluicegate_ingest_queue_closed_total", queue.closed),
+            ("sluicegate_ingest_queue_abandoned_total", queue.abandoned),
+            (
+                "sluicegate_ingest_queue_blocked_emits_total",
+                queue.blocked_emits,
+            ),
+            ("sluicegate_ingest_records_received_total", self.received),
+            ("sluicegate_ingest_records_stored_total", self.stored),
+            ("sluicegate_ingest_records_duplicate_total", self.duplicates),
+            ("sluicegate_ingest_records_rejected_total", self.rejected),
+            ("sluicegate_ingest_store_writes_total", self.store_writes),
+        ] {
+            metrics::counter!(name).absolute(value);
+        }
+        metrics::gauge!("sluicegate_ingest_queue_len").set(queue.len as f64);
+        metrics::gauge!("sluicegate_ingest_queue_capacity").set(self.queue_capacity as f64);
+        metrics::gauge!("sluicegate_ingest_queue_blocked_seconds").set(queue.blocked.as_secs_f64());
+        metrics::gauge!("sluicegate_ingest_streams_open").set(self.streams as f64);
+    }
+}

@@ -1,0 +1,150 @@
+//! The store writer: the consumer of the queue. It takes whatever batches are queued (up to a
+//! limit) into one write and one `fdatasync`, acks every record only after that, and acks a
+//! repeat of a recently stored id again without writing it twice.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::ingest::proto::{Reason, Record};
+use crate::ingest::reply::{Answer, Pending, Replies};
+use crate::ingest::stats::{Counters, IngestStats};
+use crate::ingest::store::Store;
+use crate::sinks::{SinkStats, SinkStream};
+
+/// How the writer runs.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// Queued batches taken into one write at most.
+    pub group_batches: usize,
+    /// Artificial delay after each write (a slow disk, for tests and benchmarks).
+    pub store_delay: Duration,
+    /// The queue's capacity in batches, for the published statistics.
+    pub queue_capacity: usize,
+}
+
+/// Runs until every producer is gone and the queue is drained. Blocking: run it on its own
+/// thread (`spawn_blocking`). Returns the store, for a caller that wants to look at it.
+pub fn run(
+    mut store: Store,
+    queue: SinkStream<Vec<Pending>>,
+    options: WriterOptions,
+    counters: Arc<Counters>,
+    queue_stats: Arc<Mutex<SinkStats>>,
+) -> Store {
+    let capacity = options.queue_capacity;
+    let mut groups = queue.ready_chunks(options.group_batches.max(1));
+    let publish = |groups: &futures::stream::ReadyChunks<SinkStream<Vec<Pending>>>| {
+        let stats = groups.get_ref().stats();
+        *queue_stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+        IngestStats::read(&counters, stats, capacity).publish();
+    };
+    loop {
+        let queued = groups.get_ref().len() as u64;
+        counters
+            .queue_high_water
+            .fetch_max(queued, Ordering::Relaxed);
+        let Some(group) = futures::executor::block_on(groups.next()) else {
+            break;
+        };
+        write_group(&mut store, group, options, &counters);
+        publish(&groups);
+    }
+    publish(&groups);
+    store
+}
+
+/// The answers of one group, one per stream, in the order streams first appear.
+#[derive(Default)]
+struct Answers(Vec<(Replies, Answer)>);
+
+impl Answers {
+    fn of(&mut self, replies: &Replies) -> &mut Answer {
+        let position = self
+            .0
+            .iter()
+            .rposition(|(known, _)| known.same_stream(replies));
+        let index = match position {
+            Some(index) => index,
+            None => {
+                self.0.push((replies.clone(), Answer::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index].1
+    }
+}
+
+fn write_group(
+    store: &mut Store,
+    group: Vec<Vec<Pending>>,
+    options: WriterOptions,
+    counters: &Counters,
+) {
+    let records: Vec<Pending> = group.into_iter().flatten().collect();
+    // Which records to write: each id once, and only if not stored recently.
+    let mut fresh_ids: HashSet<&str> = HashSet::new();
+    let mut already_stored = vec![false; records.len()];
+    let mut to_write: Vec<&Record> = Vec::with_capacity(records.len());
+    for (index, pending) in records.iter().enumerate() {
+        let id = pending.record.id.as_str();
+        if store.contains(id) {
+            already_stored[index] = true;
+        } else if fresh_ids.insert(id) {
+            to_write.push(&pending.record);
+        }
+    }
+    let started = Instant::now();
+    let written = store.append(&to_write);
+    metrics::histogram!("sluicegate_ingest_store_write_seconds")
+        .record(started.elapsed().as_secs_f64());
+    Counters::add(&counters.store_writes, 1);
+    if !options.store_delay.is_zero() {
+        std::thread::sleep(options.store_delay);
+    }
+    let fresh = to_write.len();
+    drop(to_write);
+
+    let mut answers = Answers::default();
+    let (mut stored, mut duplicates, mut rejected) = (0, 0, 0);
+    for (pending, was_stored) in records.into_iter().zip(already_stored) {
+        let answer = answers.of(&pending.replies);
+        match &written {
+            Ok(()) => {
+                answer.stored(pending.record.id);
+                stored += 1;
+                if was_stored {
+                    duplicates += 1;
+                }
+            }
+            // A repeat of a record that was durable before this write failed is still stored.
+            Err(_) if was_stored => {
+                answer.stored(pending.record.id);
+                stored += 1;
+                duplicates += 1;
+            }
+            Err(error) => {
+                answer.rejected(pending.record.id, Reason::StoreFailed, error.to_string());
+                rejected += 1;
+            }
+        }
+    }
+    // Repeats within the group are duplicates too: written once, acked for every copy.
+    if written.is_ok() {
+        duplicates = stored - fresh;
+    }
+    if let Err(error) = &written {
+        tracing::error!(%error, "store write failed; its records are rejected");
+    }
+    Counters::add(&counters.stored, stored);
+    Counters::add(&counters.duplicates, duplicates);
+    Counters::add(&counters.rejected, rejected);
+    for (replies, answer) in answers.0 {
+        if !replies.send(answer) {
+            tracing::debug!("a client left before its ack; a retry will be acked from the store");
+        }
+    }
+}
