@@ -6,13 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluicegate::harness::check::{CheckOptions, Summary, Validity, WorkloadKind};
-use sluicegate::harness::interpreter::Plan;
-use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::check::{Summary, Validity, WorkloadKind};
 use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::{BadOutput, Launcher};
+use sluicegate::harness::process::Launcher;
 use sluicegate::harness::run::{TestConfig, run};
-use sluicegate::harness::topology::TopologyKind;
 use sluicegate::node::NodeConfig;
 
 /// `--node-count N --time-limit 20 --rate R --latency L [--nemesis partition]` on our node.
@@ -41,25 +38,13 @@ const EFFICIENCY: Challenge = Challenge {
 
 impl Challenge {
     fn config(&self, nodes: NodeSource) -> TestConfig {
-        TestConfig {
-            workload: WorkloadKind::Broadcast,
-            nodes,
-            plan: Plan {
-                nodes: (0..self.nodes).map(|k| format!("n{k}")).collect(),
-                concurrency: self.nodes as usize,
-                time_limit: Duration::from_secs(20),
-                rate: self.rate,
-                nemesis_interval: self.partitions.then_some(Duration::from_secs(10)),
-                seed: 42,
-            },
-            latency_ms: self.latency_ms,
-            latency_dist: LatencyDist::Constant,
-            topology: TopologyKind::Grid,
-            check: CheckOptions::default(),
-            net_logging: NetLogging::default(),
-            bad_output: BadOutput::StdoutDies,
-            store: None,
-        }
+        let mut config = TestConfig::new(WorkloadKind::Broadcast, nodes, self.nodes.into());
+        config.plan.time_limit = Duration::from_secs(20);
+        config.plan.rate = self.rate;
+        config.plan.nemesis_interval = self.partitions.then_some(Duration::from_secs(10));
+        config.plan.seed = 42;
+        config.latency_ms = self.latency_ms;
+        config
     }
 
     /// The same challenge with the node as tasks on a paused clock, on a thread of its own.

@@ -6,37 +6,21 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluicegate::harness::check::{CheckOptions, Summary, Validity, WorkloadKind};
-use sluicegate::harness::interpreter::Plan;
-use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::check::{Summary, Validity, WorkloadKind};
 use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::{BadOutput, Launcher};
+use sluicegate::harness::process::Launcher;
 use sluicegate::harness::run::{TestConfig, run};
 use sluicegate::harness::topology::TopologyKind;
 
 async fn naive_gossip(topology: TopologyKind) -> Summary {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gossip_node.py");
-    let config = TestConfig {
-        workload: WorkloadKind::Broadcast,
-        nodes: NodeSource::Binary(
-            Launcher::new(&fixture, vec!["naive".into()], false).expect("fixture exists"),
-        ),
-        plan: Plan {
-            nodes: (0..25).map(|k| format!("n{k}")).collect(),
-            concurrency: 25,
-            time_limit: Duration::from_secs(20),
-            rate: 100.0,
-            nemesis_interval: None,
-            seed: 1,
-        },
-        latency_ms: 100,
-        latency_dist: LatencyDist::Constant,
-        topology,
-        check: CheckOptions::default(),
-        net_logging: NetLogging::default(),
-        bad_output: BadOutput::StdoutDies,
-        store: None,
-    };
+    let launcher = Launcher::new(&fixture, vec!["naive".into()], false).expect("fixture exists");
+    let mut config = TestConfig::new(WorkloadKind::Broadcast, NodeSource::Binary(launcher), 25);
+    config.plan.time_limit = Duration::from_secs(20);
+    config.plan.rate = 100.0;
+    config.plan.seed = 1;
+    config.latency_ms = 100;
+    config.topology = topology;
     let outcome = run(&config).await.expect("the run completes");
     assert_eq!(
         outcome.analysis.valid,

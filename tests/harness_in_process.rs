@@ -4,14 +4,10 @@
 
 use std::time::Duration;
 
-use sluicegate::harness::check::{CheckOptions, Validity, WorkloadKind};
-use sluicegate::harness::interpreter::Plan;
-use sluicegate::harness::net::{LatencyDist, NetLogging};
+use sluicegate::harness::check::{Validity, WorkloadKind};
 use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::BadOutput;
 use sluicegate::harness::run::{RunOutcome, TestConfig, run};
 use sluicegate::harness::sweep::sweep;
-use sluicegate::harness::topology::TopologyKind;
 use sluicegate::node::NodeConfig;
 
 fn config(
@@ -21,25 +17,17 @@ fn config(
     partitions: bool,
     node: NodeConfig,
 ) -> TestConfig {
-    TestConfig {
-        workload: WorkloadKind::Broadcast,
-        nodes: NodeSource::InProcess(node),
-        plan: Plan {
-            nodes: (0..nodes).map(|k| format!("n{k}")).collect(),
-            concurrency: nodes as usize,
-            time_limit: Duration::from_secs(20),
-            rate,
-            nemesis_interval: partitions.then_some(Duration::from_secs(10)),
-            seed: 11,
-        },
-        latency_ms,
-        latency_dist: LatencyDist::Constant,
-        topology: TopologyKind::Grid,
-        check: CheckOptions::default(),
-        net_logging: NetLogging::default(),
-        bad_output: BadOutput::StdoutDies,
-        store: None,
-    }
+    let mut config = TestConfig::new(
+        WorkloadKind::Broadcast,
+        NodeSource::InProcess(node),
+        nodes.into(),
+    );
+    config.plan.time_limit = Duration::from_secs(20);
+    config.plan.rate = rate;
+    config.plan.nemesis_interval = partitions.then_some(Duration::from_secs(10));
+    config.plan.seed = 11;
+    config.latency_ms = latency_ms;
+    config
 }
 
 /// The 3d/3e setting: 25 nodes, rate 100, 100 ms links.

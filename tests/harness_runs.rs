@@ -6,12 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sluicegate::harness::check::{CheckOptions, Validity, WorkloadKind};
-use sluicegate::harness::interpreter::Plan;
-use sluicegate::harness::net::{LatencyDist, NetLogging};
 use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::{BadOutput, Launcher};
+use sluicegate::harness::process::Launcher;
 use sluicegate::harness::run::{RunOutcome, TestConfig, run};
-use sluicegate::harness::topology::TopologyKind;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gossip_node.py")
@@ -39,28 +36,18 @@ impl Setup {
     }
 
     async fn run(self) -> RunOutcome {
-        let config = TestConfig {
-            workload: self.workload,
-            nodes: NodeSource::Binary(
-                Launcher::new(&fixture(), vec![self.mode.to_string()], false)
-                    .expect("fixture exists"),
-            ),
-            plan: Plan {
-                nodes: (0..self.nodes).map(|k| format!("n{k}")).collect(),
-                concurrency: self.nodes as usize,
-                time_limit: Duration::from_secs(self.time_limit),
-                rate: self.rate,
-                nemesis_interval: self.nemesis.then_some(Duration::from_secs(1)),
-                seed: 7,
-            },
-            latency_ms: 10,
-            latency_dist: LatencyDist::Constant,
-            topology: TopologyKind::Grid,
-            check: CheckOptions::default(),
-            net_logging: NetLogging::default(),
-            bad_output: BadOutput::StdoutDies,
-            store: None,
-        };
+        let launcher =
+            Launcher::new(&fixture(), vec![self.mode.to_string()], false).expect("fixture exists");
+        let mut config = TestConfig::new(
+            self.workload,
+            NodeSource::Binary(launcher),
+            self.nodes.into(),
+        );
+        config.plan.time_limit = Duration::from_secs(self.time_limit);
+        config.plan.rate = self.rate;
+        config.plan.nemesis_interval = self.nemesis.then_some(Duration::from_secs(1));
+        config.plan.seed = 7;
+        config.latency_ms = 10;
         run(&config).await.expect("the test itself does not crash")
     }
 }

@@ -52,6 +52,33 @@ pub struct TestConfig {
     pub store: Option<PathBuf>,
 }
 
+impl TestConfig {
+    /// A run of `workload` on `node_count` nodes (`n0`...) with Maelstrom's defaults for
+    /// everything else: one client thread per node, 60 s, rate 5, no latency, no nemesis, the
+    /// grid topology, seed 0, and no run folder.
+    pub fn new(workload: WorkloadKind, nodes: NodeSource, node_count: usize) -> Self {
+        TestConfig {
+            workload,
+            nodes,
+            plan: Plan {
+                nodes: (0..node_count).map(|k| format!("n{k}")).collect(),
+                concurrency: node_count,
+                time_limit: Duration::from_secs(60),
+                rate: 5.0,
+                nemesis_interval: None,
+                seed: 0,
+            },
+            latency_ms: 0,
+            latency_dist: LatencyDist::Constant,
+            topology: TopologyKind::Grid,
+            check: CheckOptions::default(),
+            net_logging: NetLogging::default(),
+            bad_output: BadOutput::StdoutDies,
+            store: None,
+        }
+    }
+}
+
 /// What a finished run produced.
 pub struct RunOutcome {
     /// The checkers' verdict and results map.
