@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::Stream;
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tonic::Status;
 
 use crate::ingest::proto::{IngestResponse, Reason, Record, Rejection};
@@ -110,8 +111,12 @@ pub type Failure = Arc<Mutex<Option<Status>>>;
 
 /// Opens the way back for a new stream: the [`Replies`], the response stream for tonic, the
 /// stream's credit window, and the slot for a final error status.
+///
+/// `token` is held until the response stream ends (or tonic drops it because the client left),
+/// so that a graceful drain can wait for every answer to leave.
 pub fn open(
     window: usize,
+    token: TaskTrackerToken,
 ) -> (
     Replies,
     impl Stream<Item = Result<IngestResponse, Status>> + Send + 'static,
@@ -136,6 +141,7 @@ pub fn open(
         let credits = Arc::clone(&credits);
         let failure = Arc::clone(&failure);
         async_stream::stream! {
+            let _in_flight = token;
             while let Some(outbound) = rx.recv().await {
                 // Credits come back when the answer leaves for the client, so a client that
                 // stops reading its answers stops getting credits, and the window bounds what

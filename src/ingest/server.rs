@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -15,7 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::ingest::config::ServerConfig;
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
-use crate::ingest::service::IngestService;
+use crate::ingest::service::{Entry, IngestService};
 use crate::ingest::stats::{Counters, IngestStats};
 use crate::ingest::store::{Recovery, Store, StoreError, StoreOptions};
 use crate::ingest::stream::StreamContext;
@@ -177,11 +178,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         shutdown: shutdown.clone(),
         counters: Arc::clone(&counters),
     };
-    let service = IngestService::new(context, config.credit_window);
+    let entry: Entry = Arc::new(Mutex::new(Some(context)));
+    let streams = TaskTracker::new();
+    let service = IngestService::new(Arc::clone(&entry), streams.clone(), config.credit_window);
     let task = tokio::spawn(serve(
         config,
         incoming,
         service,
+        Drain { entry, streams },
         writer,
         shutdown.clone(),
         Arc::clone(&counters),
@@ -204,6 +208,7 @@ async fn serve(
     config: ServerConfig,
     incoming: TcpIncoming,
     service: IngestService,
+    drain: Drain,
     writer: JoinHandle<Store>,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
@@ -264,28 +269,59 @@ async fn serve(
         .add_service(ingest)
         .serve_with_incoming_shutdown(incoming, draining);
     let mut serving = Box::pin(serving);
-    let mut drained = tokio::select! {
-        served = &mut serving => {
-            served?;
-            true
+    let mut served = false;
+    tokio::select! {
+        result = &mut serving => {
+            result?;
+            served = true;
         }
-        () = wait_then(shutdown.clone(), config.drain_timeout) => false,
+        () = shutdown.cancelled() => {}
+    }
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    // No new streams, and the service lets go of its queue handle: once the open streams have
+    // queued what they read, the writer can finish.
+    drop(
+        drain
+            .entry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(),
+    );
+    drain.streams.close();
+    // Every stream task done and every response stream ended: everything accepted is answered.
+    // Keep serving meanwhile, so that the answers reach the clients.
+    let mut answered = std::pin::pin!(tokio::time::timeout_at(deadline, drain.streams.wait()));
+    let mut drained = loop {
+        tokio::select! {
+            result = &mut serving, if !served => {
+                result?;
+                served = true;
+            }
+            waited = &mut answered => break waited.is_ok(),
+        }
     };
+    if !served {
+        // The last answers and trailers still have to leave. Connections with nothing of ours on
+        // them (a health watch, say) would keep serve_with_shutdown waiting forever, hence the cap.
+        let grace = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(Duration::from_secs(1));
+        match tokio::time::timeout(grace, &mut serving).await {
+            Ok(result) => result?,
+            Err(_) => tracing::info!("closing connections that are still open"),
+        }
+    }
+    drop(serving);
     if !drained {
         tracing::warn!(
             timeout = ?config.drain_timeout,
             "drain timeout: cutting off open streams; their unanswered records were never acked"
         );
     }
-    // The router (and with it the service's queue handle) is gone once `serving` is dropped; the
-    // writer then ends when the last stream task lets go of its handle.
-    drop(serving);
-    let remaining = if drained {
-        config.drain_timeout
-    } else {
-        Duration::ZERO
-    };
-    match tokio::time::timeout(remaining.max(Duration::from_millis(1)), writer).await {
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(1));
+    match tokio::time::timeout(left, writer).await {
         Ok(store) => {
             let store = store?;
             tracing::info!(forgotten = store.dedup_forgotten(), "store writer finished");
@@ -301,8 +337,9 @@ async fn serve(
     Ok(DrainReport { drained, stats })
 }
 
-/// Completes `timeout` after `token` is cancelled.
-async fn wait_then(token: CancellationToken, timeout: Duration) {
-    token.cancelled().await;
-    tokio::time::sleep(timeout).await;
+/// What a drain takes down: the service's way in, and the tracker of stream tasks and response
+/// streams.
+struct Drain {
+    entry: Entry,
+    streams: TaskTracker,
 }

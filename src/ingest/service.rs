@@ -2,8 +2,10 @@
 //! starts the stream's pipeline task.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::Stream;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::ingest::proto::ingest_server::Ingest;
@@ -11,19 +13,25 @@ use crate::ingest::proto::{IngestRequest, IngestResponse};
 use crate::ingest::reply;
 use crate::ingest::stream::{self, StreamContext};
 
+/// The service's way into the pipeline, until a drain takes it away (and with it the service's
+/// handle on the queue, so that the store writer can finish once the streams have).
+pub type Entry = Arc<Mutex<Option<StreamContext>>>;
+
 /// The service implementation.
 #[derive(Debug)]
 pub struct IngestService {
-    context: StreamContext,
+    entry: Entry,
+    streams: TaskTracker,
     credit_window: usize,
 }
 
 impl IngestService {
-    /// A service feeding every stream into the queue of `context`, granting each stream
-    /// `credit_window` records of credit.
-    pub fn new(context: StreamContext, credit_window: usize) -> Self {
+    /// A service feeding every stream through `entry`, granting each stream `credit_window`
+    /// records of credit. Every stream task and every response stream is tracked by `streams`.
+    pub fn new(entry: Entry, streams: TaskTracker, credit_window: usize) -> Self {
         IngestService {
-            context,
+            entry,
+            streams,
             credit_window: credit_window.max(1),
         }
     }
@@ -40,13 +48,20 @@ impl Ingest for IngestService {
         &self,
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<Self::IngestStream>, Status> {
-        if self.context.shutdown.is_cancelled() {
+        let context = self
+            .entry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|context| !context.shutdown.is_cancelled());
+        let Some(context) = context else {
             return Err(Status::unavailable("the server is shutting down"));
-        }
-        let (replies, responses, credits, failure) = reply::open(self.credit_window);
-        tokio::spawn(stream::run(
+        };
+        let (replies, responses, credits, failure) =
+            reply::open(self.credit_window, self.streams.token());
+        self.streams.spawn(stream::run(
             request.into_inner(),
-            self.context.clone(),
+            context,
             replies,
             credits,
             self.credit_window,

@@ -1,0 +1,406 @@
+//! The ingest server over real loopback sockets: acks, order, backpressure, disconnects and
+//! retries, drain, message limits, invalid records, overflow policies, health, reflection and
+//! compression.
+
+mod ingest_support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use ingest_support::*;
+use sluicegate::ingest::load::{self, LoadConfig};
+use sluicegate::ingest::proto::ingest_client::IngestClient;
+use sluicegate::ingest::proto::{Reason, Record};
+use sluicegate::ingest::store::read_dir;
+use sluicegate::sinks::OverflowPolicy;
+use tonic::Code;
+use tonic::codec::CompressionEncoding;
+
+fn stored_ids(dir: &tempfile::TempDir) -> Vec<String> {
+    read_dir(dir.path())
+        .expect("the store reads back")
+        .records
+        .into_iter()
+        .map(|record| record.id)
+        .collect()
+}
+
+fn copies(ids: &[String]) -> HashMap<&str, usize> {
+    let mut copies = HashMap::new();
+    for id in ids {
+        *copies.entry(id.as_str()).or_default() += 1;
+    }
+    copies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_follow_the_records_in_order_and_the_store_holds_them_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(&dir)).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let sent = ids("order", 0..300);
+    for chunk in sent.chunks(100) {
+        stream.send_ids(chunk).await;
+    }
+    stream.close();
+    let answers = stream.until_end().await;
+    assert!(
+        answers.ended_cleanly(),
+        "{:?} the stream ends cleanly",
+        answers.end
+    );
+    assert!(answers.rejected.is_empty());
+    assert_eq!(answers.stored, sent, "acks name every record, in order");
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    assert_eq!(stored_ids(&dir), sent, "the store holds them in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = 16;
+    let streams = 2;
+    let mut config = config(&dir);
+    config.capacity = 32;
+    config.batch_records = batch;
+    config.group_batches = 1;
+    config.store_delay = Duration::from_millis(5);
+    config.credit_window = 4096;
+    let server = start(config.clone()).await;
+    let mut load_config = LoadConfig::new(server.local_addr(), 1200);
+    load_config.batch_size = batch;
+    load_config.concurrency = streams;
+    load_config.record_size = 64;
+    let mut run = std::pin::pin!(load::run(load_config));
+    // Observe, while the load runs, how many records the server has read off the wire and not
+    // answered yet: a client with 4096 credits would push all 1200 if nothing throttled it.
+    let mut held_max = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(2));
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report.unwrap(),
+            _ = ticks.tick() => {
+                let stats = server.stats();
+                held_max = held_max.max(stats.received - stats.stored - stats.rejected);
+            }
+        }
+    };
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    assert_eq!(report.accounting.stored, 1200);
+    server.shutdown();
+    let stats = server.wait().await.unwrap().stats;
+    assert!(
+        stats.queue.blocked_emits > 0,
+        "the queue pushed back: {stats:?}"
+    );
+    assert!(stats.queue_high_water <= stats.queue_capacity, "{stats:?}");
+    assert!(stats.queue_capacity as usize * batch <= config.capacity);
+    // Queue + per stream (a batch forming, one waiting to enter the queue, one request read)
+    // + the writer's group.
+    let bound = (config.capacity + streams as usize * 3 * batch + batch) as u64;
+    assert!(
+        held_max <= bound,
+        "held {held_max} > {bound}: the server read ahead"
+    );
+    let stored = stored_ids(&dir);
+    assert_eq!(stored.len(), 1200);
+    assert!(copies(&stored).values().all(|count| *count == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_midstream_has_every_acked_record_stored_and_a_retry_stores_nothing_twice()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.batch_records = 50;
+    config.store_delay = Duration::from_millis(2);
+    let server = start(config).await;
+    let all = ids("retry", 0..1000);
+    let acked = {
+        let mut client = IngestClient::new(channel(server.local_addr()).await);
+        let mut stream = RawStream::open(&mut client).await;
+        for chunk in all.chunks(100) {
+            stream.send_ids(chunk).await;
+        }
+        // Hang up after the first acks, with most records unanswered.
+        let answers = stream.answers(1).await;
+        assert!(!answers.stored.is_empty());
+        answers.stored
+    };
+    // The connection is gone. Everything acked is stored:
+    let stored_now: HashSet<String> = stored_ids(&dir).into_iter().collect();
+    assert!(acked.iter().all(|id| stored_now.contains(id)));
+
+    // The retry sends everything again, with the same ids: all acked, none stored twice.
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    for chunk in all.chunks(100) {
+        stream.send_ids(chunk).await;
+    }
+    stream.close();
+    let answers = stream.until_end().await;
+    assert!(answers.ended_cleanly(), "{:?} ", answers.end);
+    assert_eq!(answers.stored.len(), 1000);
+    assert_eq!(
+        answers.stored.iter().collect::<HashSet<_>>().len(),
+        1000,
+        "every record acked once on this stream"
+    );
+    server.shutdown();
+    let report = server.wait().await.unwrap();
+    assert!(report.stats.duplicates >= acked.len() as u64);
+    let stored = stored_ids(&dir);
+    assert_eq!(stored.len(), 1000, "stored once each");
+    assert_eq!(copies(&stored).len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_open_streams_and_answers_everything_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.batch_records = 25;
+    config.store_delay = Duration::from_millis(20);
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let sent = ids("drain", 0..250);
+    for chunk in sent.chunks(50) {
+        stream.send_ids(chunk).await;
+    }
+    // The client keeps its side open; wait until the server has read everything (bounded).
+    let mut ticks = tokio::time::interval(Duration::from_millis(5));
+    for _ in 0..2000 {
+        if server.stats().received == 250 {
+            break;
+        }
+        ticks.tick().await;
+    }
+    assert_eq!(server.stats().received, 250);
+    server.shutdown();
+    let answers = stream.until_end().await;
+    assert!(
+        answers.ended_cleanly(),
+        "{:?} the open stream was ended by the drain",
+        answers.end
+    );
+    assert_eq!(
+        answers.stored, sent,
+        "everything accepted was stored and acked"
+    );
+    let report = server.wait().await.unwrap();
+    assert!(report.drained);
+    assert_eq!(stored_ids(&dir), sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_ends_the_stream_with_resource_exhausted_after_acking_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.max_message_bytes = 16 << 10;
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    stream.send_ids(&ids("small", 0..3)).await;
+    let first = stream.answers(3).await;
+    assert_eq!(first.stored, ids("small", 0..3));
+    let huge = Record {
+        id: "huge".into(),
+        payload: vec![0; 32 << 10].into(),
+        key: None,
+    };
+    stream.send(vec![huge]).await;
+    let answers = stream.until_end().await;
+    assert!(answers.stored.is_empty());
+    let status = answers
+        .end
+        .expect("the stream ended")
+        .expect_err("with an error");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_records_are_rejected_with_a_reason_and_the_stream_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(&dir)).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    stream
+        .send(vec![
+            record("a"),
+            record(""),
+            record(&"x".repeat(300)),
+            record("b"),
+        ])
+        .await;
+    stream.send(vec![record("c")]).await;
+    stream.close();
+    let answers = stream.until_end().await;
+    assert!(answers.ended_cleanly(), "{:?} ", answers.end);
+    assert_eq!(answers.stored, ["a", "b", "c"]);
+    assert_eq!(answers.rejected.len(), 2);
+    for rejection in &answers.rejected {
+        assert_eq!(rejection.reason, Reason::Invalid as i32);
+        assert!(!rejection.detail.is_empty());
+    }
+    assert_eq!(answers.rejected[0].id, "");
+    assert!(answers.rejected[0].detail.contains("empty id"));
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    assert_eq!(stored_ids(&dir), ["a", "b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_policies_answer_every_refused_record_as_rejected_with_its_reason() {
+    for (policy, reason) in [
+        (OverflowPolicy::Reject, "REASON_QUEUE_FULL"),
+        (OverflowPolicy::DropNewest, "REASON_DROPPED_NEWEST"),
+        (OverflowPolicy::DropOldest, "REASON_EVICTED_OLDEST"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir);
+        config.policy = policy;
+        config.capacity = 16;
+        config.batch_records = 16;
+        config.group_batches = 1;
+        config.store_delay = Duration::from_millis(10);
+        let server = start(config).await;
+        let mut load_config = LoadConfig::new(server.local_addr(), 2000);
+        load_config.batch_size = 16;
+        load_config.concurrency = 4;
+        load_config.record_size = 32;
+        load_config.retries = 0;
+        let report = load::run(load_config).await.unwrap();
+        let accounting = &report.accounting;
+        assert!(accounting.is_exact(), "{policy:?}: {}", report.render());
+        assert!(accounting.rejected > 0, "{policy:?} shed nothing");
+        assert!(accounting.stored > 0, "{policy:?} stored nothing");
+        assert_eq!(
+            accounting.rejections.keys().collect::<Vec<_>>(),
+            [reason],
+            "{policy:?}"
+        );
+        server.shutdown();
+        assert!(server.wait().await.unwrap().drained);
+        let stored = stored_ids(&dir);
+        assert_eq!(stored.len() as u64, accounting.stored, "{policy:?}");
+        assert_eq!(copies(&stored).len(), stored.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_serving_then_not_serving_during_the_drain() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(&dir)).await;
+    let mut health = HealthClient::new(channel(server.local_addr()).await);
+    let request = || HealthCheckRequest {
+        service: "sluicegate.ingest.v1.Ingest".into(),
+    };
+    let status = health.check(request()).await.unwrap().into_inner().status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+    let mut watch = health.watch(request()).await.unwrap().into_inner();
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    server.shutdown();
+    let during = tokio::time::timeout(PATIENCE, watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(during.status, ServingStatus::NotServing as i32);
+    // The open watch does not hold the shutdown up beyond its grace.
+    assert!(server.wait().await.unwrap().drained);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1_and_v1alpha_list_the_ingest_and_health_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(&dir)).await;
+    let channel = channel(server.local_addr()).await;
+    {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let mut client = ServerReflectionClient::new(channel.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = client
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("not a service list: {response:?}");
+        };
+        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&"sluicegate.ingest.v1.Ingest".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_owned()),
+            "{names:?}"
+        );
+    }
+    {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let mut client = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "sluicegate.ingest.v1.Ingest".into(),
+            )),
+        };
+        let mut responses = client
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.next().await.unwrap().unwrap();
+        assert!(
+            matches!(
+                response.message_response,
+                Some(MessageResponse::FileDescriptorResponse(_))
+            ),
+            "{response:?}"
+        );
+    }
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_and_zstd_requests_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(&dir)).await;
+    for (encoding, prefix) in [
+        (CompressionEncoding::Gzip, "gzip"),
+        (CompressionEncoding::Zstd, "zstd"),
+    ] {
+        let mut client = IngestClient::new(channel(server.local_addr()).await)
+            .send_compressed(encoding)
+            .accept_compressed(encoding);
+        let mut stream = RawStream::open(&mut client).await;
+        stream.send_ids(&ids(prefix, 0..100)).await;
+        stream.close();
+        let answers = stream.until_end().await;
+        assert!(answers.ended_cleanly(), "{:?} {prefix}", answers.end);
+        assert_eq!(answers.stored, ids(prefix, 0..100), "{prefix}");
+    }
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+}
