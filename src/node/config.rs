@@ -1,0 +1,233 @@
+//! The node's settings: a profile with good defaults, each knob overridable by an environment
+//! variable (Maelstrom runs `--bin` with no arguments).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Which gossip shape the node uses. Both send nothing when there is nothing new.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// Few messages: a star. Leaves forward their clients' new values to the hub at once; the hub
+    /// alone batches (linger about 300 ms) and sends each batch to every other node, except a
+    /// value's origin. Two hops plus one linger: about 500 ms worst case at 100 ms per hop.
+    #[default]
+    Efficient,
+    /// Low latency: every node sends its clients' new values straight to every other node after
+    /// a short linger. One hop: about 100 ms plus the linger.
+    Fast,
+}
+
+impl FromStr for Profile {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "efficient" => Ok(Profile::Efficient),
+            "fast" => Ok(Profile::Fast),
+            _ => Err(ConfigError::Profile(text.to_owned())),
+        }
+    }
+}
+
+/// A setting from the environment that could not be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `SLUICEGATE_PROFILE` is neither `efficient` nor `fast`.
+    #[error("SLUICEGATE_PROFILE must be 'efficient' or 'fast', not {0:?}")]
+    Profile(String),
+    /// A numeric variable did not parse, or is out of range.
+    #[error("{name} must be {expected}, not {value:?}")]
+    Number {
+        /// The variable's name.
+        name: &'static str,
+        /// What it must be.
+        expected: &'static str,
+        /// What it was.
+        value: String,
+    },
+}
+
+/// Everything a node needs to know before `init`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The gossip shape (`SLUICEGATE_PROFILE`).
+    pub profile: Profile,
+    /// The hub of the efficient star (`SLUICEGATE_HUB`); `None` picks the first id of `init`'s
+    /// `node_ids` (n0, which also gets twice the client traffic of the others).
+    pub hub: Option<String>,
+    /// Linger of the batches a node sends to many peers: the hub's in the efficient profile,
+    /// every node's in the fast one (`SLUICEGATE_LINGER_MS`).
+    pub linger: Duration,
+    /// Linger of a leaf's batches to the hub in the efficient profile
+    /// (`SLUICEGATE_FORWARD_LINGER_MS`). Waiting here costs latency and saves little: a leaf
+    /// rarely has two new values within a few milliseconds.
+    pub forward_linger: Duration,
+    /// Most values in one gossip message (`SLUICEGATE_BATCH_MAX`).
+    pub batch_max: usize,
+    /// How long unacknowledged gossip waits before it is sent again (`SLUICEGATE_RETRY_MS`).
+    /// Longer than `ack_delay` plus a round trip, so that a healthy link never retries.
+    pub retry_after: Duration,
+    /// How long a receiver waits for an outgoing message to carry its acknowledgement before it
+    /// sends one on its own (`SLUICEGATE_ACK_DELAY_MS`).
+    pub ack_delay: Duration,
+    /// Batches queued per peer link before the fan-out waits (`Block`: nothing is dropped).
+    pub peer_capacity: usize,
+    /// Messages queued for stdout before producers wait (`Block`: nothing is dropped).
+    pub output_capacity: usize,
+    /// Distinct values the gossip dedup remembers; beyond it the oldest is forgotten (counted).
+    pub dedup_window: usize,
+    /// Messages kept while waiting for `init`; beyond it they are refused with error 11 (counted).
+    pub pre_init_limit: usize,
+    /// The per-process part of generated unique ids; `None` draws a random one at start.
+    pub id_epoch: Option<u64>,
+}
+
+impl NodeConfig {
+    /// The defaults of a profile.
+    pub fn for_profile(profile: Profile) -> Self {
+        let (linger, retry_after, ack_delay) = match profile {
+            Profile::Efficient => (
+                Duration::from_millis(300),
+                Duration::from_millis(3000),
+                Duration::from_millis(2000),
+            ),
+            Profile::Fast => (
+                Duration::from_millis(30),
+                Duration::from_millis(4000),
+                Duration::from_millis(3000),
+            ),
+        };
+        NodeConfig {
+            profile,
+            hub: None,
+            linger,
+            forward_linger: Duration::ZERO,
+            batch_max: 1024,
+            retry_after,
+            ack_delay,
+            peer_capacity: 1024,
+            output_capacity: 4096,
+            dedup_window: 1 << 20,
+            pre_init_limit: 65_536,
+            id_epoch: None,
+        }
+    }
+
+    /// Reads the settings from the process environment. See [`from_lookup`](Self::from_lookup).
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] naming the first variable that cannot be used.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (a variable's value, or `None` when unset): the
+    /// profile first, then every knob that is set overrides that profile's default.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] naming the first variable that cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let profile = match lookup("SLUICEGATE_PROFILE") {
+            Some(text) if !text.trim().is_empty() => text.parse()?,
+            _ => Profile::default(),
+        };
+        let mut config = NodeConfig::for_profile(profile);
+        if let Some(hub) = lookup("SLUICEGATE_HUB").filter(|hub| !hub.trim().is_empty()) {
+            config.hub = Some(hub.trim().to_owned());
+        }
+        let millis = |name: &'static str, value: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(text) = lookup(name) {
+                *value = Duration::from_millis(parse_number(name, &text, 0)?);
+            }
+            Ok(())
+        };
+        millis("SLUICEGATE_LINGER_MS", &mut config.linger)?;
+        millis("SLUICEGATE_FORWARD_LINGER_MS", &mut config.forward_linger)?;
+        millis("SLUICEGATE_RETRY_MS", &mut config.retry_after)?;
+        millis("SLUICEGATE_ACK_DELAY_MS", &mut config.ack_delay)?;
+        if let Some(text) = lookup("SLUICEGATE_BATCH_MAX") {
+            let value = parse_number("SLUICEGATE_BATCH_MAX", &text, 1)?;
+            config.batch_max = usize::try_from(value).unwrap_or(usize::MAX);
+        }
+        Ok(config)
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig::for_profile(Profile::default())
+    }
+}
+
+fn parse_number(name: &'static str, text: &str, minimum: u64) -> Result<u64, ConfigError> {
+    match text.trim().parse::<u64>() {
+        Ok(value) if value >= minimum => Ok(value),
+        _ => Err(ConfigError::Number {
+            name,
+            expected: if minimum == 0 {
+                "a whole number"
+            } else {
+                "a whole number of at least 1"
+            },
+            value: text.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    #[test]
+    fn no_variables_give_the_efficient_defaults() {
+        assert_eq!(
+            NodeConfig::from_lookup(lookup(&[])),
+            Ok(NodeConfig::for_profile(Profile::Efficient))
+        );
+    }
+
+    #[test]
+    fn the_profile_sets_the_defaults_and_knobs_override_them() {
+        let config = NodeConfig::from_lookup(lookup(&[
+            ("SLUICEGATE_PROFILE", "Fast"),
+            ("SLUICEGATE_RETRY_MS", "900"),
+            ("SLUICEGATE_HUB", "n3"),
+        ]))
+        .unwrap();
+        assert_eq!(config.profile, Profile::Fast);
+        assert_eq!(config.linger, NodeConfig::for_profile(Profile::Fast).linger);
+        assert_eq!(config.retry_after, Duration::from_millis(900));
+        assert_eq!(config.hub.as_deref(), Some("n3"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert_eq!(
+            NodeConfig::from_lookup(lookup(&[("SLUICEGATE_PROFILE", "quick")])),
+            Err(ConfigError::Profile("quick".into()))
+        );
+        assert!(matches!(
+            NodeConfig::from_lookup(lookup(&[("SLUICEGATE_BATCH_MAX", "0")])),
+            Err(ConfigError::Number {
+                name: "SLUICEGATE_BATCH_MAX",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,376 @@
+//! The Maelstrom wire protocol as the node speaks it: envelopes, the requests it understands, the
+//! bodies it sends, and the sorting of every input line into one of three outcomes.
+//!
+//! Replies carry exactly the workload's fields plus `msg_id` and `in_reply_to`: Maelstrom checks
+//! them against closed schemas, so one extra key turns an acknowledged broadcast into an
+//! indeterminate one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A message on the wire. The `id` Maelstrom adds to every delivered message is ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<B> {
+    /// Sender: `n…` for nodes, `c…` for clients.
+    pub src: String,
+    /// Recipient.
+    pub dest: String,
+    /// The payload.
+    pub body: B,
+}
+
+/// The requests (and peer messages) a node acts on.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// The first message: who this node is and who its peers are.
+    Init {
+        /// The request's id.
+        msg_id: u64,
+        /// This node's id.
+        node_id: String,
+        /// Every node's id, in test order.
+        node_ids: Vec<String>,
+    },
+    /// The suggested neighbours of every node. Only a suggestion: the profiles choose their own.
+    Topology {
+        /// The request's id.
+        msg_id: u64,
+        /// Neighbours by node id.
+        topology: BTreeMap<String, Vec<String>>,
+    },
+    /// A client's new value.
+    Broadcast {
+        /// The request's id.
+        msg_id: u64,
+        /// The value.
+        message: i64,
+    },
+    /// A client asks for every value the node knows.
+    Read {
+        /// The request's id.
+        msg_id: u64,
+    },
+    /// Echo workload.
+    Echo {
+        /// The request's id.
+        msg_id: u64,
+        /// Anything, sent back unchanged.
+        echo: Value,
+    },
+    /// Unique-ids workload.
+    Generate {
+        /// The request's id.
+        msg_id: u64,
+    },
+    /// Node-to-node gossip.
+    Gossip(Gossip),
+}
+
+/// The `type`s [`Request`] understands; any other type is answered with error 10.
+const KNOWN_TYPES: [&str; 7] = [
+    "init",
+    "topology",
+    "broadcast",
+    "read",
+    "echo",
+    "generate",
+    "gossip",
+];
+
+/// A gossip message on one directed link. It may carry new values (numbered by `seq`), an
+/// acknowledgement of the reverse direction (`ack`), or both. A message without `seq` is a bare
+/// acknowledgement and is not acknowledged itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gossip {
+    /// The link sequence numbers this message covers, `[first, last]`: one number when a batch
+    /// is first sent, every unacknowledged one when they are sent again together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<SeqRange>,
+    /// The values: the union of the covered batches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<i64>,
+    /// Cumulative acknowledgement: every sequence number up to this one arrived from the
+    /// recipient (0: none yet).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ack: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// An inclusive range of link sequence numbers, `[first, last]` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange(pub u64, pub u64);
+
+impl SeqRange {
+    /// The first number covered.
+    pub fn first(self) -> u64 {
+        self.0.min(self.1)
+    }
+
+    /// The last number covered.
+    pub fn last(self) -> u64 {
+        self.0.max(self.1)
+    }
+}
+
+/// A body the node sends: a payload, plus `msg_id` and `in_reply_to` when they apply.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Body {
+    /// The `type` and the payload's fields.
+    #[serde(flatten)]
+    pub payload: Payload,
+    /// The node's own id for this message, unique per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The request this replies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<u64>,
+}
+
+/// The payloads the node sends, each with exactly its schema's fields.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Payload {
+    /// Reply to `init`.
+    InitOk,
+    /// Reply to `topology`.
+    TopologyOk,
+    /// Reply to `broadcast`: the value is stored and handed to gossip.
+    BroadcastOk,
+    /// Reply to `read`: every value the node knows.
+    ReadOk {
+        /// The values, in the order the node learnt them.
+        messages: Vec<i64>,
+    },
+    /// Reply to `echo`.
+    EchoOk {
+        /// What the request carried.
+        echo: Value,
+    },
+    /// Reply to `generate`.
+    GenerateOk {
+        /// An id unique across nodes and restarts.
+        id: String,
+    },
+    /// A Maelstrom error.
+    Error {
+        /// The error code ([`ErrorCode`]).
+        code: u16,
+        /// What went wrong, for people.
+        text: String,
+    },
+    /// Node-to-node gossip.
+    Gossip(Gossip),
+}
+
+/// The Maelstrom error codes the node uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 10: the message type is not implemented.
+    NotSupported = 10,
+    /// 11: cannot serve now; definitely not performed.
+    TemporarilyUnavailable = 11,
+    /// 12: the request could not be understood.
+    MalformedRequest = 12,
+    /// 13: indefinite failure.
+    Crash = 13,
+}
+
+/// A message the node sends.
+pub type Outbound = Envelope<Body>;
+
+/// One input line, sorted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inbound {
+    /// A request the node understands.
+    Request(Envelope<Request>),
+    /// A well-formed message of a type the node does not implement: answered with error 10.
+    Unsupported {
+        /// Sender.
+        src: String,
+        /// Recipient.
+        dest: String,
+        /// The unknown `type`.
+        kind: String,
+        /// The id to answer, if the message is a request.
+        msg_id: Option<u64>,
+        /// Set when the message is itself a reply: replies are never answered, so that two nodes
+        /// cannot bounce errors at each other.
+        is_reply: bool,
+    },
+    /// A line that is not a valid message: logged, and answered with error 12 when it names a
+    /// sender and a `msg_id`.
+    Malformed {
+        /// Why it was rejected.
+        reason: String,
+        /// Where to send error 12, when the line says.
+        answer_to: Option<AnswerTo>,
+    },
+}
+
+/// Enough of a malformed line to answer it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerTo {
+    /// The line's `src`.
+    pub src: String,
+    /// The line's `dest`, if it had a string one.
+    pub dest: Option<String>,
+    /// The line's `body.msg_id`.
+    pub msg_id: u64,
+}
+
+/// Sorts one input line into a request, an unsupported type, or a malformed line.
+pub fn parse_line(line: &str) -> Inbound {
+    let value: Value = match serde_json::from_str(line) {
+        Ok(value) => value,
+        Err(error) => {
+            return Inbound::Malformed {
+                reason: format!("not JSON: {error}"),
+                answer_to: None,
+            };
+        }
+    };
+    let answer_to = answer_to(&value);
+    let malformed = |reason: String| Inbound::Malformed {
+        reason,
+        answer_to: answer_to.clone(),
+    };
+    let Value::Object(mut envelope) = value else {
+        return malformed("not a JSON object".into());
+    };
+    let (Some(Value::String(src)), Some(Value::String(dest))) =
+        (envelope.remove("src"), envelope.remove("dest"))
+    else {
+        return malformed("src and dest must be strings".into());
+    };
+    let Some(Value::Object(body)) = envelope.remove("body") else {
+        return malformed("body must be an object".into());
+    };
+    let Some(Value::String(kind)) = body.get("type").cloned() else {
+        return malformed("body.type must be a string".into());
+    };
+    if !KNOWN_TYPES.contains(&kind.as_str()) {
+        return Inbound::Unsupported {
+            src,
+            dest,
+            msg_id: body.get("msg_id").and_then(Value::as_u64),
+            is_reply: body.contains_key("in_reply_to") || kind == "error",
+            kind,
+        };
+    }
+    match parse_request(body) {
+        Ok(body) => Inbound::Request(Envelope { src, dest, body }),
+        Err(error) => malformed(format!("bad {kind} body: {error}")),
+    }
+}
+
+fn parse_request(body: Map<String, Value>) -> Result<Request, serde_json::Error> {
+    serde_json::from_value(Value::Object(body))
+}
+
+fn answer_to(value: &Value) -> Option<AnswerTo> {
+    Some(AnswerTo {
+        src: value.get("src")?.as_str()?.to_owned(),
+        dest: value.get("dest").and_then(Value::as_str).map(str::to_owned),
+        msg_id: value.get("body")?.get("msg_id")?.as_u64()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn body_json(payload: Payload, msg_id: Option<u64>, in_reply_to: Option<u64>) -> Value {
+        serde_json::to_value(Body {
+            payload,
+            msg_id,
+            in_reply_to,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn replies_have_exactly_their_schema_fields() {
+        assert_eq!(
+            body_json(Payload::BroadcastOk, Some(4), Some(9)),
+            json!({"type": "broadcast_ok", "msg_id": 4, "in_reply_to": 9})
+        );
+        assert_eq!(
+            body_json(
+                Payload::ReadOk {
+                    messages: vec![1, 2]
+                },
+                None,
+                Some(3)
+            ),
+            json!({"type": "read_ok", "messages": [1, 2], "in_reply_to": 3})
+        );
+    }
+
+    #[test]
+    fn gossip_omits_empty_parts() {
+        let bare_ack = Gossip {
+            ack: 7,
+            ..Gossip::default()
+        };
+        assert_eq!(
+            body_json(Payload::Gossip(bare_ack), None, None),
+            json!({"type": "gossip", "ack": 7})
+        );
+        let batch = Gossip {
+            seq: Some(SeqRange(3, 5)),
+            values: vec![8],
+            ack: 0,
+        };
+        assert_eq!(
+            body_json(Payload::Gossip(batch), None, None),
+            json!({"type": "gossip", "seq": [3, 5], "values": [8]})
+        );
+    }
+
+    #[test]
+    fn lines_are_sorted_into_requests_unsupported_and_malformed() {
+        let line =
+            r#"{"id":4,"src":"c1","dest":"n0","body":{"type":"broadcast","message":5,"msg_id":2}}"#;
+        assert_eq!(
+            parse_line(line),
+            Inbound::Request(Envelope {
+                src: "c1".into(),
+                dest: "n0".into(),
+                body: Request::Broadcast {
+                    msg_id: 2,
+                    message: 5
+                }
+            })
+        );
+        let unknown = r#"{"src":"c1","dest":"n0","body":{"type":"cas","msg_id":3}}"#;
+        assert!(matches!(
+            parse_line(unknown),
+            Inbound::Unsupported {
+                msg_id: Some(3),
+                is_reply: false,
+                ..
+            }
+        ));
+        let bad_value =
+            r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","message":"x","msg_id":6}}"#;
+        let Inbound::Malformed { answer_to, .. } = parse_line(bad_value) else {
+            panic!("a broadcast without an integer message is malformed");
+        };
+        assert_eq!(answer_to.map(|to| to.msg_id), Some(6));
+        assert!(matches!(
+            parse_line("{not json"),
+            Inbound::Malformed {
+                answer_to: None,
+                ..
+            }
+        ));
+    }
+}
