@@ -26,7 +26,14 @@ fn free_port() -> SocketAddr {
 async fn serve(dir: &Path, metrics: Option<SocketAddr>) -> (Child, SocketAddr) {
     let metrics = metrics.map_or("off".to_owned(), |addr| addr.to_string());
     let mut child = Command::new(BIN)
-        .args(["ingest", "serve", "--listen", "127.0.0.1:0", "--batch-records", "64"])
+        .args([
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--batch-records",
+            "64",
+        ])
         .args(["--store-delay-ms", "1", "--metrics-listen", &metrics])
         .arg("--data-dir")
         .arg(dir)
@@ -80,12 +87,10 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
         RawStream::open(&mut client).await,
     ];
     let mut acked: HashSet<String> = HashSet::new();
-    let mut sent = 0;
-    'load: for chunk in all.chunks(200) {
+    'load: for (sent, chunk) in all.chunks(200).enumerate() {
         let stream = &mut streams[sent % 2];
         // Stay within credits: wait for answers when the window is used up.
         stream.send_ids(chunk).await;
-        sent += 1;
         let answers = stream.answers(1).await;
         acked.extend(answers.stored);
         if acked.len() >= 3000 {

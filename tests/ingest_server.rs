@@ -100,7 +100,7 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
     assert!(stats.queue_capacity as usize * batch <= config.capacity);
     // Queue + per stream (a batch forming, one waiting to enter the queue, one request read)
     // + the writer's group.
-    let bound = (config.capacity + streams as usize * 3 * batch + batch) as u64;
+    let bound = (config.capacity + streams * 3 * batch + batch) as u64;
     assert!(
         held_max <= bound,
         "held {held_max} > {bound}: the server read ahead"

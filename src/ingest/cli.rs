@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// Address for Prometheus /metrics over HTTP, or "off".
     #[arg(long, env = "SLUICEGATE_INGEST_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_metrics_listen)]
     pub metrics_listen: MaybeAddr,
+    /// Queued batches the store writer takes into one write and one fdatasync at most.
+    #[arg(long, env = "SLUICEGATE_INGEST_GROUP_BATCHES", default_value_t = 16)]
+    pub group_batches: usize,
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
@@ -220,6 +223,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         drain_timeout: args.drain_timeout_ms,
         metrics_listen: args.metrics_listen.0,
         store_delay: args.store_delay_ms,
+        group_batches: args.group_batches.max(1),
         ..ServerConfig::new("")
     };
     let running = server::start(config).await?;

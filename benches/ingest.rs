@@ -1,0 +1,227 @@
+//! Ingest against a plain tonic bidi echo server with the same messages, in the same run, and the
+//! server's RSS while a client pushes 10x faster than the store drains.
+//!
+//! `cargo bench --bench ingest` (a bench binary, not criterion: each figure is one whole run).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use sluicegate::ingest::config::ServerConfig;
+use sluicegate::ingest::load::{self, LoadConfig, LoadReport};
+use sluicegate::ingest::proto::ingest_server::{Ingest, IngestServer};
+use sluicegate::ingest::proto::{IngestRequest, IngestResponse};
+use sluicegate::ingest::server;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::{Request, Response, Status, Streaming};
+
+const RECORDS: usize = 200_000;
+const RECORD_SIZE: usize = 256;
+const BATCH: usize = 256;
+const CONCURRENCY: usize = 4;
+
+/// The baseline: acks every record of a request at once, with the same message types.
+struct Echo;
+
+type Responses = Pin<Box<dyn Stream<Item = Result<IngestResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ingest for Echo {
+    type IngestStream = Responses;
+
+    async fn ingest(
+        &self,
+        request: Request<Streaming<IngestRequest>>,
+    ) -> Result<Response<Responses>, Status> {
+        let grant = IngestResponse {
+            credits: 4096,
+            ..IngestResponse::default()
+        };
+        let echoes = request.into_inner().map(|request| {
+            request.map(|request| {
+                let stored_ids: Vec<String> = request
+                    .records
+                    .into_iter()
+                    .map(|record| record.id)
+                    .collect();
+                IngestResponse {
+                    credits: stored_ids.len() as u32,
+                    stored_ids,
+                    rejected: Vec::new(),
+                }
+            })
+        });
+        Ok(Response::new(Box::pin(
+            futures::stream::iter([Ok(grant)]).chain(echoes),
+        )))
+    }
+}
+
+async fn start_echo() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(IngestServer::new(Echo))
+            .serve_with_incoming(incoming),
+    );
+    addr
+}
+
+fn load_config(server: SocketAddr, prefix: &str) -> LoadConfig {
+    let mut config = LoadConfig::new(server, RECORDS);
+    config.record_size = RECORD_SIZE;
+    config.batch_size = BATCH;
+    config.concurrency = CONCURRENCY;
+    config.id_prefix = prefix.into();
+    config
+}
+
+fn line(name: &str, report: &LoadReport) {
+    let a = &report.accounting;
+    println!(
+        "{name:<34} {:>9.0} records/s   ack p50 {:>7.2} ms   p99 {:>7.2} ms   exact {}",
+        report.records_per_second(),
+        a.latency_p50.as_secs_f64() * 1e3,
+        a.latency_p99.as_secs_f64() * 1e3,
+        a.is_exact()
+    );
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The server as a process, with a store that drains `drain_rate` records/s, and a client
+/// trying to push 10x that. Samples the server's RSS throughout.
+async fn rss_under_overload() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100-record batches, one per write, 10 ms per write: the store drains about 10 000/s.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluicegate"))
+        .args([
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args([
+            "--batch-records",
+            "100",
+            "--group-batches",
+            "1",
+            "--store-delay-ms",
+            "10",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .await
+        .unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let drain_rate = 10_000.0;
+    let mut config = load_config(addr, "rss");
+    config.records = 80_000;
+    config.batch_size = 100;
+    config.rate = 10.0 * drain_rate;
+    let mut run = std::pin::pin!(load::run(config));
+    let mut samples = Vec::new();
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report.unwrap(),
+            _ = ticks.tick() => samples.extend(rss_kib(pid)),
+        }
+    };
+    child.start_kill().unwrap();
+    let exit = child.wait().await;
+    drop(exit);
+    line("ingest, client 10x the store rate", &report);
+    let max = samples.iter().copied().max().unwrap_or(0);
+    let half = samples.len() / 2;
+    let first_half = samples[..half].iter().copied().max().unwrap_or(0);
+    let second_half = samples[half..].iter().copied().max().unwrap_or(0);
+    println!(
+        "server RSS over {} samples: max {:.1} MiB, max of first half {:.1} MiB, of second half {:.1} MiB",
+        samples.len(),
+        max as f64 / 1024.0,
+        first_half as f64 / 1024.0,
+        second_half as f64 / 1024.0
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing and wants a quick exit.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
+    let echo = start_echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::new(dir.path())
+    };
+    let ingest = server::start(config).await.unwrap();
+    println!(
+        "{RECORDS} records of {RECORD_SIZE} B, batches of {BATCH}, {CONCURRENCY} streams, loopback"
+    );
+    let mut best_echo: Option<LoadReport> = None;
+    let mut best_ingest: Option<LoadReport> = None;
+    for round in 0..3 {
+        let report = load::run(load_config(echo, &format!("echo{round}")))
+            .await
+            .unwrap();
+        line("echo (tonic bidi, no store)", &report);
+        if best_echo
+            .as_ref()
+            .is_none_or(|best| report.records_per_second() > best.records_per_second())
+        {
+            best_echo = Some(report);
+        }
+        let report = load::run(load_config(ingest.local_addr(), &format!("ingest{round}")))
+            .await
+            .unwrap();
+        line("ingest (pipeline + fdatasync)", &report);
+        if best_ingest
+            .as_ref()
+            .is_none_or(|best| report.records_per_second() > best.records_per_second())
+        {
+            best_ingest = Some(report);
+        }
+    }
+    if let (Some(echo), Some(ingest)) = (&best_echo, &best_ingest) {
+        println!(
+            "best of 3: ingest / echo = {:.2}x ({:.0} vs {:.0} records/s)",
+            ingest.records_per_second() / echo.records_per_second(),
+            ingest.records_per_second(),
+            echo.records_per_second()
+        );
+    }
+    ingest.shutdown();
+    let stats = ingest.wait().await.unwrap().stats;
+    println!(
+        "ingest server: {} store writes (fdatasync)",
+        stats.store_writes
+    );
+    rss_under_overload().await;
+}
