@@ -6,7 +6,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -15,26 +14,19 @@ use tokio::time::Instant;
 
 use super::{Message, Network};
 
-/// A message waiting for its deadline. Ties go in send order.
+/// A message waiting for its deadline. Ties go in send order (message ids count up).
 pub(super) struct Pending {
     deadline: Instant,
-    sequence: u64,
     message: Message,
 }
 
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
 impl Pending {
     pub(super) fn new(deadline: Instant, message: Message) -> Self {
-        Pending {
-            deadline,
-            sequence: SEQUENCE.fetch_add(1, Ordering::Relaxed),
-            message,
-        }
+        Pending { deadline, message }
     }
 
     fn key(&self) -> (Instant, u64) {
-        (self.deadline, self.sequence)
+        (self.deadline, self.message.id)
     }
 }
 
