@@ -34,7 +34,10 @@ fn python() -> PathBuf {
             .args(["-m", "pip", "install", "--quiet", "grpcio", "grpcio-tools"])
             .status()
             .expect("pip runs");
-        assert!(installed.success(), "pip install grpcio grpcio-tools failed");
+        assert!(
+            installed.success(),
+            "pip install grpcio grpcio-tools failed"
+        );
     }
     python
 }
@@ -50,7 +53,10 @@ async fn run_python_client(store_delay: Duration, prefix_check: &str) {
     let python = python();
     let addr = server.local_addr().to_string();
     let proto = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ingest_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ingest_client.py"
+    );
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .args([script, proto, &addr, "3000", "100"])
