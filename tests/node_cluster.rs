@@ -136,3 +136,35 @@ async fn acks_lost_in_a_one_way_cut_are_repaired_by_retries() {
     sleep(Duration::from_secs(60)).await;
     assert_eq!(cluster.sent_and_dropped(), settled);
 }
+
+#[tokio::test(start_paused = true)]
+async fn fast_acks_owed_at_the_end_of_a_burst_are_passed_on_by_the_hub() {
+    for (via_hub, acks) in [(false, 20), (true, 8)] {
+        let config = NodeConfig {
+            ack_via_hub: via_hub,
+            ..config(Profile::Fast)
+        };
+        let mut cluster = Cluster::start(5, config, HOP).await;
+        for (index, id) in cluster.ids().iter().enumerate() {
+            cluster.broadcast(id, index as i64).await;
+        }
+        sleep(Duration::from_secs(60)).await;
+        // 5 nodes x 4 peers carry the values. Nothing goes back in time to carry the acks:
+        // directly that is one bare ack per link (20); via the hub, one digest from each of
+        // the 4 other nodes and one message from the hub to each of them (8). No retries.
+        assert_eq!(
+            cluster.sent_and_dropped(),
+            (20 + acks, 0),
+            "via hub: {via_hub}"
+        );
+        assert_eq!(
+            reads_of_every_node(&mut cluster).await,
+            vec![vec![0, 1, 2, 3, 4]; 5]
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_cluster_whose_ack_hub_is_cut_off_loses_nothing_once_the_partition_heals() {
+    partition_then_heal(Profile::Fast, &["n0"]).await;
+}

@@ -37,7 +37,7 @@ pub enum ConfigError {
     /// `SLUICEGATE_PROFILE` is neither `efficient` nor `fast`.
     #[error("SLUICEGATE_PROFILE must be 'efficient' or 'fast', not {0:?}")]
     Profile(String),
-    /// A numeric variable did not parse, or is out of range.
+    /// A variable did not parse, or is out of range.
     #[error("{name} must be {expected}, not {value:?}")]
     Number {
         /// The variable's name.
@@ -72,6 +72,12 @@ pub struct NodeConfig {
     /// How long a receiver waits for an outgoing message to carry its acknowledgement before it
     /// sends one on its own (`SLUICEGATE_ACK_DELAY_MS`).
     pub ack_delay: Duration,
+    /// Whether acks that no outgoing message carried are gathered and passed on by the hub
+    /// (`SLUICEGATE_ACK_VIA_HUB`, `true`/`false`): about 2N messages instead of N² when every
+    /// node talks to every other one. See [`acks`](super::acks).
+    pub ack_via_hub: bool,
+    /// How long the ack collector and the hub's relay each gather (`SLUICEGATE_ACK_GATHER_MS`).
+    pub ack_gather: Duration,
     /// Batches queued per peer link before the fan-out waits (`Block`: nothing is dropped).
     pub peer_capacity: usize,
     /// Messages queued for stdout before producers wait (`Block`: nothing is dropped).
@@ -87,16 +93,22 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// The defaults of a profile.
     pub fn for_profile(profile: Profile) -> Self {
-        let (linger, retry_after, ack_delay) = match profile {
+        // Efficient: the hub's linger sets the worst case, about linger + 100 ms at 100 ms per
+        // hop (a read that reaches a leaf while a hub batch is in flight waits behind it).
+        // Fast: a node rarely gets two broadcasts within a few ms, so the linger mostly costs
+        // latency; it is kept short. Its acks go via the hub, so its retries wait longer.
+        let (linger, retry_after, ack_delay, ack_via_hub) = match profile {
             Profile::Efficient => (
-                Duration::from_millis(300),
+                Duration::from_millis(350),
                 Duration::from_millis(3000),
                 Duration::from_millis(2000),
+                false,
             ),
             Profile::Fast => (
-                Duration::from_millis(30),
-                Duration::from_millis(4000),
+                Duration::from_millis(20),
+                Duration::from_millis(6000),
                 Duration::from_millis(3000),
+                true,
             ),
         };
         NodeConfig {
@@ -107,6 +119,8 @@ impl NodeConfig {
             batch_max: 1024,
             retry_after,
             ack_delay,
+            ack_via_hub,
+            ack_gather: Duration::from_millis(1000),
             peer_capacity: 1024,
             output_capacity: 4096,
             dedup_window: 1 << 20,
@@ -149,6 +163,20 @@ impl NodeConfig {
         millis("SLUICEGATE_FORWARD_LINGER_MS", &mut config.forward_linger)?;
         millis("SLUICEGATE_RETRY_MS", &mut config.retry_after)?;
         millis("SLUICEGATE_ACK_DELAY_MS", &mut config.ack_delay)?;
+        millis("SLUICEGATE_ACK_GATHER_MS", &mut config.ack_gather)?;
+        if let Some(text) = lookup("SLUICEGATE_ACK_VIA_HUB") {
+            config.ack_via_hub = match text.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Number {
+                        name: "SLUICEGATE_ACK_VIA_HUB",
+                        expected: "true or false",
+                        value: text,
+                    });
+                }
+            };
+        }
         if let Some(text) = lookup("SLUICEGATE_BATCH_MAX") {
             let value = parse_number("SLUICEGATE_BATCH_MAX", &text, 1)?;
             config.batch_max = usize::try_from(value).unwrap_or(usize::MAX);

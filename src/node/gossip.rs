@@ -13,6 +13,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
+use super::acks::{AckRoute, AckRouteStats};
 use super::config::NodeConfig;
 use super::link::Link;
 use super::peer::{PeerLink, PeerReport, SharedBatch, run_peer_link};
@@ -38,6 +39,8 @@ pub struct GossipPipeline {
     /// The link of every other node, by id: targets and non-targets alike, since a node must
     /// acknowledge whoever sends to it.
     pub links: HashMap<String, Arc<PeerLink>>,
+    /// The ack route, if acks go via the hub.
+    pub acks: Option<AckRoute>,
     task: JoinHandle<GossipReport>,
 }
 
@@ -54,6 +57,8 @@ pub struct GossipReport {
     pub refused: u64,
     /// Every link.
     pub peers: Vec<PeerReport>,
+    /// The ack route, if acks went via the hub.
+    pub acks: Option<AckRouteStats>,
 }
 
 impl GossipPipeline {
@@ -72,6 +77,16 @@ impl GossipPipeline {
         // does their task, which meanwhile sends the acks they owe.
         let mut idle = Vec::new();
         let mut link_tasks = Vec::new();
+        let acks = match &plan.hub {
+            Some(hub) if config.ack_via_hub && node_ids.len() > 2 => Some(AckRoute::start(
+                me,
+                hub,
+                config.ack_gather,
+                config.peer_capacity,
+                out,
+            )),
+            _ => None,
+        };
         for peer in node_ids.iter().filter(|id| id.as_str() != &**me) {
             let link = Arc::new(PeerLink::new(
                 Arc::from(peer.as_str()),
@@ -88,6 +103,7 @@ impl GossipPipeline {
                 Arc::clone(me),
                 Arc::clone(&link),
                 batches,
+                acks.as_ref().map(|acks| acks.collect.clone()),
                 out.clone(),
             )));
             links.insert(peer.clone(), link);
@@ -126,18 +142,30 @@ impl GossipPipeline {
             report.dedup = dedup.snapshot();
             report
         });
-        GossipPipeline { input, links, task }
+        GossipPipeline {
+            input,
+            links,
+            acks,
+            task,
+        }
     }
 
     /// Closes the input and waits for everything queued to go out; returns the report.
     pub async fn finish(self) -> GossipReport {
-        let GossipPipeline { input, task, .. } = self;
+        let GossipPipeline {
+            input, task, acks, ..
+        } = self;
         // Taken before the handle goes: offers are final now; deliveries are still draining.
         let input_stats = input.stats();
         drop(input);
         match task.await {
             Ok(report) => GossipReport {
                 input: input_stats,
+                // The link tasks have ended, so the route drains and ends too.
+                acks: match acks {
+                    Some(acks) => Some(acks.finish().await),
+                    None => None,
+                },
                 ..report
             },
             Err(error) => {

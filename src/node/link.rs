@@ -4,7 +4,8 @@
 //! Outbound, every batch gets the next sequence number and stays *pending* until the peer
 //! acknowledges it. Acknowledgements are cumulative ("everything up to k arrived") and ride on
 //! the next message in the opposite direction; only when nothing has gone that way for
-//! `ack_delay` does a bare acknowledgement go out. A pending batch older than `retry_after` is
+//! `ack_delay` is one [due](Link::due) on its own (sent directly, or gathered with others and
+//! passed on by the hub: see [`acks`](super::acks)). A pending batch older than `retry_after` is
 //! sent again, together with every other pending one, as one message covering their whole range:
 //! under a partition the values keep being offered until the link heals and they arrive.
 //!
@@ -45,6 +46,9 @@ pub struct Link {
     received_beyond_gap: BTreeMap<u64, u64>,
     /// Whether the peer has not been told about everything that arrived.
     ack_owed: bool,
+    /// Whether the owed ack is wanted now: the peer sent again what had arrived, so it did
+    /// not hear the last one. It goes straight back rather than by any longer way.
+    ack_urgent: bool,
     /// When a bare acknowledgement goes out if no other message carries it first.
     ack_due: Option<Instant>,
     stats: LinkStats,
@@ -54,6 +58,20 @@ pub struct Link {
 struct Pending {
     values: Vec<i64>,
     sent_at: Instant,
+}
+
+/// Something a link must send without new input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Every pending batch again, in one message.
+    Resend(Gossip),
+    /// An acknowledgement (cumulative) that must go out on its own.
+    Ack {
+        /// Everything up to this arrived.
+        ack: u64,
+        /// The peer is re-sending: send it directly, now.
+        urgent: bool,
+    },
 }
 
 /// What a link has sent, for the node's report.
@@ -80,6 +98,7 @@ impl Link {
             received: 0,
             received_beyond_gap: BTreeMap::new(),
             ack_owed: false,
+            ack_urgent: false,
             ack_due: None,
             stats: LinkStats::default(),
         }
@@ -119,19 +138,26 @@ impl Link {
         }
     }
 
-    /// The message due at `now`, if any: pending batches to re-send, or a bare acknowledgement.
-    pub fn due(&mut self, now: Instant) -> Option<Gossip> {
+    /// What is due at `now`, if anything: pending batches to re-send, or an acknowledgement that
+    /// no outgoing message carried in time.
+    pub fn due(&mut self, now: Instant) -> Option<Due> {
         if self.retry_is_due(now) {
-            return Some(self.resend_pending(now));
+            return Some(Due::Resend(self.resend_pending(now)));
         }
         if self.ack_owed && self.ack_due.is_some_and(|due| due <= now) {
             self.stats.bare_acks += 1;
-            return Some(Gossip {
+            let urgent = self.ack_urgent;
+            return Some(Due::Ack {
                 ack: self.take_ack(),
-                ..Gossip::default()
+                urgent,
             });
         }
         None
+    }
+
+    /// Settles pending batches with an acknowledgement that came another way (relayed).
+    pub fn acknowledge(&mut self, ack: u64) {
+        self.acknowledged(ack);
     }
 
     /// When [`due`](Self::due) will next have something to send, if ever without new input.
@@ -185,6 +211,7 @@ impl Link {
 
     fn take_ack(&mut self) -> u64 {
         self.ack_owed = false;
+        self.ack_urgent = false;
         self.ack_due = None;
         self.received
     }
@@ -204,6 +231,7 @@ impl Link {
             // The peer sent again something that had arrived: it is waiting for our
             // acknowledgement, so it goes out now rather than after the usual delay.
             self.ack_due = Some(now);
+            self.ack_urgent = true;
         } else if self.ack_due.is_none() {
             self.ack_due = Some(now + self.ack_delay);
         }
@@ -285,7 +313,9 @@ mod tests {
         let _first = link.send(vec![1], start);
         let _second = link.send(vec![2, 1], start + Duration::from_secs(1));
         assert_eq!(link.due(start + RETRY - Duration::from_millis(1)), None);
-        let resent = link.due(start + RETRY).expect("the first batch is overdue");
+        let Some(Due::Resend(resent)) = link.due(start + RETRY) else {
+            panic!("the first batch is overdue");
+        };
         assert_eq!(resent.seq, Some(SeqRange(1, 2)));
         assert_eq!(resent.values, vec![1, 2], "values are merged, each once");
         assert_eq!(link.next_deadline(), Some(start + RETRY + RETRY));
@@ -321,9 +351,9 @@ mod tests {
         );
         assert_eq!(
             receiver.due(start + ACK_DELAY),
-            Some(Gossip {
+            Some(Due::Ack {
                 ack: 1,
-                ..Gossip::default()
+                urgent: false
             })
         );
         assert_eq!(receiver.next_deadline(), None, "nothing more is owed");
@@ -372,9 +402,21 @@ mod tests {
             ack: 0,
         };
         receiver.receive(&batch, now);
-        assert_eq!(receiver.due(now + ACK_DELAY).map(|ack| ack.ack), Some(1));
+        assert_eq!(
+            receiver.due(now + ACK_DELAY),
+            Some(Due::Ack {
+                ack: 1,
+                urgent: false
+            })
+        );
         let later = now + RETRY;
         receiver.receive(&batch, later);
-        assert_eq!(receiver.due(later).map(|ack| ack.ack), Some(1));
+        assert_eq!(
+            receiver.due(later),
+            Some(Due::Ack {
+                ack: 1,
+                urgent: true
+            })
+        );
     }
 }

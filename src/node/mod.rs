@@ -7,7 +7,9 @@
 //!                                      v                                     stdout sink (Block)
 //!                  gossip input sink (Block) -> dedup_by_key -> batch ->            |
 //!                  fan_out -> one sink per peer (Block) -> run_peer_link --gossip--+
-//!                                                          (seq, acks, retries)     v
+//!                                                          (seq, acks, retries)     |
+//!                                      owed acks (fast) -> AckRoute (batch) --------+
+//!                                                                                   v
 //!                                                                          write_lines -> stdout
 //! ```
 //!
@@ -17,7 +19,12 @@
 //! acknowledges it, and re-sends it while it does not (partitions drop messages silently).
 //!
 //! The shape of the gossip is the [`Profile`]'s: a star with a batching hub (few messages) or
-//! direct sends from every node (one hop). See [`plan`]. The node can be driven in-process:
+//! direct sends from every node (one hop). See [`plan`]. Acks ride on gossip going the other
+//! way; the few that cannot go on their own after a quiet delay, or, when every node talks to
+//! every other one, gathered and passed on by the hub ([`acks`]). Nothing is sent when there
+//! is nothing new.
+//!
+//! The node can be driven in-process:
 //!
 //! ```
 //! use sluicegate::node::{NodeConfig, run_node};
@@ -38,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod acks;
 pub mod config;
 pub mod gossip;
 pub mod ids;

@@ -7,8 +7,9 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
+use super::acks::AckEntry;
 use super::gossip::Gossiped;
-use super::link::{Link, LinkStats};
+use super::link::{Due, Link, LinkStats};
 use super::protocol::{Body, Envelope, Gossip, Outbound, Payload};
 use crate::sinks::{Emission, SinkHandle, SinkStats, SinkStream};
 
@@ -47,6 +48,12 @@ impl PeerLink {
         self.changed.notify_one();
     }
 
+    /// Settles outgoing batches with an ack that came another way (passed on by the hub).
+    pub fn acknowledge(&self, ack: u64) {
+        self.lock().acknowledge(ack);
+        self.changed.notify_one();
+    }
+
     /// Outgoing batches the peer has not acknowledged yet.
     pub fn pending(&self) -> usize {
         self.lock().pending()
@@ -74,11 +81,13 @@ pub struct PeerReport {
 
 /// Runs the link to one peer until its batch sink ends: new batches go out at once (minus the
 /// values that came from that peer), pending ones are re-sent when overdue, and a bare ack goes
-/// out when one is owed and nothing else carried it. Messages go to `out`, the stdout sink.
+/// out when one is owed and nothing else carried it: through `acks` (the ack route) if given,
+/// unless it is urgent. Messages go to `out`, the stdout sink.
 pub async fn run_peer_link(
     me: Arc<str>,
     link: Arc<PeerLink>,
     mut batches: SinkStream<SharedBatch>,
+    acks: Option<SinkHandle<AckEntry>>,
     out: SinkHandle<Outbound>,
 ) -> PeerReport {
     loop {
@@ -99,12 +108,42 @@ pub async fn run_peer_link(
             .filter(|gossiped| gossiped.origin.as_deref() != Some(link.peer()))
             .map(|gossiped| gossiped.value)
             .collect();
-        let message = if values.is_empty() {
-            link.lock().due(now)
+        let (gossip, kind) = if !values.is_empty() {
+            (link.lock().send(values, now), "batch")
         } else {
-            Some(link.lock().send(values, now))
+            let due = link.lock().due(now);
+            match due {
+                None => continue,
+                Some(Due::Resend(gossip)) => (gossip, "retransmission"),
+                Some(Due::Ack { ack, urgent }) => match &acks {
+                    Some(acks) if !urgent => {
+                        let entry = AckEntry {
+                            peer: Arc::from(link.peer()),
+                            ack,
+                        };
+                        if acks.emit(entry).await.into_lost().is_some() {
+                            tracing::warn!(peer = link.peer(), "the ack route is gone");
+                        }
+                        continue;
+                    }
+                    _ => {
+                        let bare = Gossip {
+                            ack,
+                            ..Gossip::default()
+                        };
+                        (bare, "bare ack")
+                    }
+                },
+            }
         };
-        let Some(gossip) = message else { continue };
+        tracing::debug!(
+            peer = link.peer(),
+            kind,
+            seq = ?gossip.seq,
+            ack = gossip.ack,
+            values = gossip.values.len(),
+            "gossip out"
+        );
         let envelope = Envelope {
             src: me.to_string(),
             dest: link.peer().to_owned(),

@@ -20,6 +20,8 @@ pub struct Plan {
     pub relays_peer_values: bool,
     /// The linger of this node's gossip batches.
     pub linger: Duration,
+    /// The hub: the star's centre, and in every profile the node that passes acks on.
+    pub hub: Option<String>,
 }
 
 impl Plan {
@@ -32,28 +34,27 @@ impl Plan {
                 .cloned()
                 .collect::<Vec<_>>()
         };
+        let hub = hub(config, node_ids);
+        let owned_hub = hub.map(str::to_owned);
         match config.profile {
             Profile::Fast => Plan {
                 targets: others(),
                 relays_peer_values: false,
                 linger: config.linger,
+                hub: owned_hub,
             },
-            Profile::Efficient => {
-                let hub = hub(config, node_ids);
-                if hub.is_none_or(|hub| hub == me) {
-                    Plan {
-                        targets: others(),
-                        relays_peer_values: true,
-                        linger: config.linger,
-                    }
-                } else {
-                    Plan {
-                        targets: hub.into_iter().map(str::to_owned).collect(),
-                        relays_peer_values: false,
-                        linger: config.forward_linger,
-                    }
-                }
-            }
+            Profile::Efficient if hub.is_none_or(|hub| hub == me) => Plan {
+                targets: others(),
+                relays_peer_values: true,
+                linger: config.linger,
+                hub: owned_hub,
+            },
+            Profile::Efficient => Plan {
+                targets: owned_hub.iter().cloned().collect(),
+                relays_peer_values: false,
+                linger: config.forward_linger,
+                hub: owned_hub,
+            },
         }
     }
 }

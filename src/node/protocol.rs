@@ -67,10 +67,12 @@ pub enum Request {
     },
     /// Node-to-node gossip.
     Gossip(Gossip),
+    /// Acknowledgements gathered for several links, passed on by the hub.
+    Acks(AckDigest),
 }
 
 /// The `type`s [`Request`] understands; any other type is answered with error 10.
-const KNOWN_TYPES: [&str; 7] = [
+const KNOWN_TYPES: [&str; 8] = [
     "init",
     "topology",
     "broadcast",
@@ -78,6 +80,7 @@ const KNOWN_TYPES: [&str; 7] = [
     "echo",
     "generate",
     "gossip",
+    "acks",
 ];
 
 /// A gossip message on one directed link. It may carry new values (numbered by `seq`), an
@@ -100,6 +103,20 @@ pub struct Gossip {
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
+}
+
+/// Acknowledgements of several links in one message, so that the acks a node owes its peers at
+/// the end of a burst cost two messages per node (to the hub, and from it) rather than one per
+/// link. Each number is cumulative, as in [`Gossip::ack`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckDigest {
+    /// Sent to the hub: the sender acknowledges each named peer's link up to the number; the hub
+    /// passes each entry on to that peer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub to: BTreeMap<String, u64>,
+    /// Sent by the hub: each named node acknowledges the recipient's link up to the number.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub from: BTreeMap<String, u64>,
 }
 
 /// An inclusive range of link sequence numbers, `[first, last]` on the wire.
@@ -166,6 +183,8 @@ pub enum Payload {
     },
     /// Node-to-node gossip.
     Gossip(Gossip),
+    /// Acknowledgements of several links.
+    Acks(AckDigest),
 }
 
 /// The Maelstrom error codes the node uses.

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use rand::Rng;
 use thiserror::Error;
 
+use super::acks::RelayEntry;
 use super::config::NodeConfig;
 use super::gossip::{GossipPipeline, GossipReport, Gossiped};
 use super::ids::IdGenerator;
 use super::plan::Plan;
 use super::protocol::{
-    AnswerTo, Body, Envelope, ErrorCode, Gossip, Inbound, Outbound, Payload, Request,
+    AckDigest, AnswerTo, Body, Envelope, ErrorCode, Gossip, Inbound, Outbound, Payload, Request,
 };
 use super::store::ValueStore;
 use crate::sinks::{Emission, SinkHandle};
@@ -45,6 +46,7 @@ pub struct ServerCounters {
 
 /// The node after `init`.
 struct Ready {
+    me: Arc<str>,
     plan: Plan,
     store: ValueStore,
     ids: IdGenerator,
@@ -258,6 +260,7 @@ impl Server {
         let epoch = self.config.id_epoch.unwrap_or_else(|| rand::rng().random());
         let gossip = GossipPipeline::start(&self.config, &plan, &me, &node_ids, &self.outbox.out);
         self.ready = Some(Ready {
+            me: Arc::clone(&me),
             ids: IdGenerator::new(&me, epoch),
             plan,
             store: ValueStore::default(),
@@ -270,6 +273,42 @@ impl Server {
             Box::pin(self.handle(early)).await?;
         }
         Ok(())
+    }
+}
+
+/// Takes in a digest of acks: those `from` other nodes settle this node's links; those `to`
+/// other nodes (only the hub gets them) are passed on, except the ones meant for this node.
+async fn receive_acks(ready: &mut Ready, src: String, digest: AckDigest) {
+    for (from, ack) in digest.from {
+        if let Some(link) = ready.gossip.links.get(&from) {
+            link.acknowledge(ack);
+        }
+    }
+    for (dest, ack) in digest.to {
+        if dest == *ready.me {
+            if let Some(link) = ready.gossip.links.get(&src) {
+                link.acknowledge(ack);
+            }
+            continue;
+        }
+        let relay = ready
+            .gossip
+            .acks
+            .as_ref()
+            .and_then(|acks| acks.relay.as_ref());
+        let Some(relay) = relay else {
+            tracing::warn!(%src, %dest, "an ack digest reached a node that is not the hub");
+            continue;
+        };
+        let entry = RelayEntry {
+            dest,
+            from: src.clone(),
+            ack,
+        };
+        if relay.emit(entry).await.into_lost().is_some() {
+            // Only at shutdown; the sender will re-send and get a direct ack.
+            tracing::warn!("the ack relay is gone");
+        }
     }
 }
 
@@ -328,6 +367,11 @@ async fn request_ready(
             receive_gossip(ready, src, dest, gossip).await;
             Ok(())
         }
+        Request::Acks(digest) => {
+            counters.gossip_received += 1;
+            receive_acks(ready, src, digest).await;
+            Ok(())
+        }
     }
 }
 
@@ -364,6 +408,6 @@ fn request_id(request: &Request) -> Option<u64> {
         | Request::Read { msg_id }
         | Request::Echo { msg_id, .. }
         | Request::Generate { msg_id } => Some(*msg_id),
-        Request::Gossip(_) => None,
+        Request::Gossip(_) | Request::Acks(_) => None,
     }
 }
