@@ -355,6 +355,23 @@ mod tests {
     }
 
     #[test]
+    fn an_ack_digest_carries_only_its_non_empty_side() {
+        let digest = AckDigest {
+            to: BTreeMap::from([("n1".to_owned(), 4), ("n2".to_owned(), 9)]),
+            from: BTreeMap::new(),
+        };
+        assert_eq!(
+            body_json(Payload::Acks(digest.clone()), None, None),
+            json!({"type": "acks", "to": {"n1": 4, "n2": 9}})
+        );
+        let line = r#"{"src":"n3","dest":"n0","body":{"type":"acks","to":{"n1":4,"n2":9}}}"#;
+        assert!(matches!(
+            parse_line(line),
+            Inbound::Request(Envelope { body: Request::Acks(parsed), .. }) if parsed == digest
+        ));
+    }
+
+    #[test]
     fn lines_are_sorted_into_requests_unsupported_and_malformed() {
         let line =
             r#"{"id":4,"src":"c1","dest":"n0","body":{"type":"broadcast","message":5,"msg_id":2}}"#;

@@ -291,6 +291,12 @@ async fn receive_acks(ready: &mut Ready, src: String, digest: AckDigest) {
             }
             continue;
         }
+        if !ready.gossip.links.contains_key(&dest) {
+            // Never address a node that does not exist: Maelstrom stops reading a node's
+            // stdout after one message to an unknown destination.
+            tracing::warn!(%src, %dest, "an ack digest names a node that is not a peer");
+            continue;
+        }
         let relay = ready
             .gossip
             .acks
