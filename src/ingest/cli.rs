@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tonic::codec::CompressionEncoding;
 
-use crate::ingest::config::ServerConfig;
+use crate::ingest::config::{ServerConfig, StoreTarget};
 use crate::ingest::load::{self, LoadConfig};
+use crate::ingest::proto::Record;
 use crate::ingest::{server, store};
 use crate::sinks::OverflowPolicy;
 
@@ -91,6 +92,12 @@ pub struct ServeArgs {
         default_value = "ingest-data"
     )]
     pub data_dir: PathBuf,
+    /// Where records are stored: `embedded` (the segment log in --data-dir), `embedded:PATH`, or
+    /// a JetStream stream `nats://HOST:PORT?stream=NAME` (optional &subject=S,
+    /// &duplicate_window_s=N and &replicas=N for a stream it creates, &max_in_flight=N,
+    /// &ack_timeout_ms=N, &retry_timeout_ms=N).
+    #[arg(long, env = "SLUICEGATE_INGEST_STORE", default_value = "embedded", value_parser = parse_store)]
+    pub store: StoreSpec,
     /// What the queue in front of the store does when full: block (backpressure), reject,
     /// drop-newest, drop-oldest. Refused records are answered as rejected with the reason.
     #[arg(long, env = "SLUICEGATE_INGEST_POLICY", default_value = "block", value_parser = parse_policy)]
@@ -129,6 +136,16 @@ pub struct ServeArgs {
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
+}
+
+/// A parsed `--store`: the target, and the data directory `embedded:PATH` names.
+#[derive(Debug, Clone)]
+pub struct StoreSpec(pub StoreTarget, pub Option<PathBuf>);
+
+fn parse_store(value: &str) -> Result<StoreSpec, String> {
+    StoreTarget::parse(value)
+        .map(|(target, dir)| StoreSpec(target, dir))
+        .map_err(|error| error.to_string())
 }
 
 /// Flags of `sluicegate ingest load`.
@@ -177,6 +194,9 @@ pub struct VerifyArgs {
         default_value = "ingest-data"
     )]
     pub data_dir: PathBuf,
+    /// The store to read, as for `serve --store` (a JetStream stream is read message by message).
+    #[arg(long, env = "SLUICEGATE_INGEST_STORE", default_value = "embedded", value_parser = parse_store)]
+    pub store: StoreSpec,
     /// Also print every record as a JSON line on stdout: id, key, payload size and CRC-32.
     #[arg(long)]
     pub dump: bool,
@@ -212,7 +232,8 @@ async fn termination() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
-        data_dir: args.data_dir,
+        data_dir: args.store.1.unwrap_or(args.data_dir),
+        store: args.store.0,
         policy: args.policy,
         capacity: args.capacity.max(1),
         batch_records: args.batch_records.max(1),
@@ -270,12 +291,36 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What `verify` read: the records, and a line about where they came from.
+fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
+    match &args.store.0 {
+        StoreTarget::Embedded => {
+            let dir = args.store.1.as_ref().unwrap_or(&args.data_dir);
+            let contents =
+                store::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+            let torn = match contents.torn_tail {
+                Some((offset, reason)) => {
+                    format!("at byte {offset} ({reason}; cut off when a server opens the store)")
+                }
+                None => "none".into(),
+            };
+            let about = format!("segments {}, torn tail {torn}", contents.segments);
+            Ok((contents.records, about))
+        }
+        StoreTarget::JetStream(config) => {
+            let records = runtime()?
+                .block_on(store::jetstream::read_stream(config))
+                .with_context(|| format!("reading {}", config.url()))?;
+            Ok((records, format!("JetStream stream {}", config.stream)))
+        }
+    }
+}
+
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let contents = store::read_dir(&args.data_dir)
-        .with_context(|| format!("reading {}", args.data_dir.display()))?;
-    let mut copies: HashMap<&str, u32> = HashMap::with_capacity(contents.records.len());
+    let (records, about) = read_store(&args)?;
+    let mut copies: HashMap<&str, u32> = HashMap::with_capacity(records.len());
     let mut stdout = std::io::stdout().lock();
-    for record in &contents.records {
+    for record in &records {
         *copies.entry(record.id.as_str()).or_default() += 1;
         if args.dump {
             let line = serde_json::json!({
@@ -289,16 +334,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     let stored_twice = copies.values().filter(|count| **count > 1).count();
     eprintln!(
-        "segments {}, records {}, distinct ids {}, ids stored more than once {}, torn tail {}",
-        contents.segments,
-        contents.records.len(),
+        "{about}, records {}, distinct ids {}, ids stored more than once {}",
+        records.len(),
         copies.len(),
         stored_twice,
-        match contents.torn_tail {
-            Some((offset, reason)) =>
-                format!("at byte {offset} ({reason}; cut off when a server opens the store)"),
-            None => "none".into(),
-        }
     );
     Ok(if stored_twice == 0 {
         ExitCode::SUCCESS

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ingest::store::{JetStreamConfig, StoreError};
 use crate::sinks::OverflowPolicy;
 
 /// Everything [`start`](super::server::start) needs. [`ServerConfig::new`] gives the defaults
@@ -12,8 +13,11 @@ use crate::sinks::OverflowPolicy;
 pub struct ServerConfig {
     /// Where to listen for gRPC (default `127.0.0.1:50051`; port 0 picks a free port).
     pub listen: SocketAddr,
-    /// Where the store keeps its segment files.
+    /// Where the embedded store keeps its segment files (when `store` is
+    /// [`StoreTarget::Embedded`]).
     pub data_dir: PathBuf,
+    /// Which store the records go to.
+    pub store: StoreTarget,
     /// What the queue in front of the store does when it is full.
     pub policy: OverflowPolicy,
     /// Records the queue in front of the store holds at most. The queue holds batches, so it
@@ -48,6 +52,7 @@ impl ServerConfig {
         ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 50051)),
             data_dir: data_dir.into(),
+            store: StoreTarget::Embedded,
             policy: OverflowPolicy::Block,
             capacity: 8192,
             batch_records: 512,
@@ -67,5 +72,67 @@ impl ServerConfig {
     /// so that it never holds more than `capacity` records (unless one batch is larger).
     pub fn queue_batches(&self) -> usize {
         (self.capacity / self.batch_records.max(1)).max(1)
+    }
+}
+
+/// Which store the writer writes through (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// The embedded segment log in [`ServerConfig::data_dir`].
+    Embedded,
+    /// A NATS JetStream stream.
+    JetStream(JetStreamConfig),
+}
+
+impl StoreTarget {
+    /// Parses `--store`: `embedded` (the log in `--data-dir`), `embedded:PATH` (the log in
+    /// PATH, which then replaces the data directory), or a `nats://` URL
+    /// ([`JetStreamConfig::parse`]). Returns the target and the data directory it names, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Spec`] for anything else.
+    pub fn parse(spec: &str) -> Result<(StoreTarget, Option<PathBuf>), StoreError> {
+        if spec == "embedded" {
+            return Ok((StoreTarget::Embedded, None));
+        }
+        if let Some(path) = spec.strip_prefix("embedded:") {
+            if path.is_empty() {
+                return Err(StoreError::Spec {
+                    spec: spec.to_owned(),
+                    reason: "embedded:PATH needs a path".into(),
+                });
+            }
+            return Ok((StoreTarget::Embedded, Some(PathBuf::from(path))));
+        }
+        if spec.starts_with("nats://") {
+            return Ok((StoreTarget::JetStream(JetStreamConfig::parse(spec)?), None));
+        }
+        Err(StoreError::Spec {
+            spec: spec.to_owned(),
+            reason: "expected embedded, embedded:PATH or nats://HOST:PORT?stream=NAME".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specifications_parse() {
+        assert_eq!(
+            StoreTarget::parse("embedded").unwrap(),
+            (StoreTarget::Embedded, None)
+        );
+        assert_eq!(
+            StoreTarget::parse("embedded:/tmp/x").unwrap(),
+            (StoreTarget::Embedded, Some(PathBuf::from("/tmp/x")))
+        );
+        let (target, dir) = StoreTarget::parse("nats://127.0.0.1:4222?stream=S").unwrap();
+        assert_eq!(dir, None);
+        assert!(matches!(target, StoreTarget::JetStream(config) if config.stream == "S"));
+        assert!(StoreTarget::parse("kafka://x").is_err());
+        assert!(StoreTarget::parse("embedded:").is_err());
     }
 }

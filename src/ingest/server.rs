@@ -13,12 +13,14 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::ingest::config::ServerConfig;
+use crate::ingest::config::{ServerConfig, StoreTarget};
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
 use crate::ingest::service::{Entry, IngestService};
 use crate::ingest::stats::{Counters, IngestStats};
-use crate::ingest::store::{Recovery, Store, StoreError, StoreOptions};
+use crate::ingest::store::{
+    JetStreamStore, RecordStore, Recovery, Store, StoreError, StoreOptions,
+};
 use crate::ingest::stream::StreamContext;
 use crate::ingest::writer::{self, WriterOptions};
 use crate::sinks::{SinkStats, bounded};
@@ -82,7 +84,7 @@ impl RunningServer {
         self.addr
     }
 
-    /// What opening the store found.
+    /// What opening the store found (for JetStream: the messages already in the stream).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
     }
@@ -117,24 +119,49 @@ impl RunningServer {
     }
 }
 
+/// Opens the configured store: the embedded log (recovering it) or a JetStream stream.
+async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Recovery), ServeError> {
+    match &config.store {
+        StoreTarget::Embedded => {
+            let store_options = StoreOptions {
+                segment_bytes: config.segment_bytes,
+                dedup_window: config.dedup_window,
+            };
+            let data_dir = config.data_dir.clone();
+            let (store, recovery) =
+                tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options))
+                    .await??;
+            tracing::info!(
+                records = recovery.records, segments = recovery.segments,
+                truncated_bytes = recovery.truncated_bytes, dir = %config.data_dir.display(),
+                "store opened"
+            );
+            Ok((Box::new(store), recovery))
+        }
+        StoreTarget::JetStream(jetstream) => {
+            let (store, summary) =
+                JetStreamStore::connect(jetstream.clone(), config.dedup_window).await?;
+            tracing::info!(
+                url = %jetstream.url(), messages = summary.messages,
+                duplicate_window = ?summary.duplicate_window, replicas = summary.replicas,
+                "JetStream stream opened; retries are stored once within its duplicate window"
+            );
+            let recovery = Recovery {
+                records: summary.messages,
+                ..Recovery::default()
+            };
+            Ok((Box::new(store), recovery))
+        }
+    }
+}
+
 /// Opens the store, binds the socket and starts serving in the background.
 ///
 /// # Errors
 ///
 /// The store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
-    let store_options = StoreOptions {
-        segment_bytes: config.segment_bytes,
-        dedup_window: config.dedup_window,
-    };
-    let data_dir = config.data_dir.clone();
-    let (store, recovery) =
-        tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options)).await??;
-    tracing::info!(
-        records = recovery.records, segments = recovery.segments,
-        truncated_bytes = recovery.truncated_bytes, dir = %config.data_dir.display(),
-        "store opened"
-    );
+    let (store, recovery) = open_store(&config).await?;
     let incoming = TcpIncoming::bind(config.listen)
         .map_err(|source| ServeError::Bind {
             addr: config.listen,
@@ -209,7 +236,7 @@ async fn serve(
     incoming: TcpIncoming,
     service: IngestService,
     drain: Drain,
-    writer: JoinHandle<Store>,
+    writer: JoinHandle<Box<dyn RecordStore>>,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
     queue_stats: Arc<Mutex<SinkStats>>,
@@ -324,7 +351,10 @@ async fn serve(
     match tokio::time::timeout(left, writer).await {
         Ok(store) => {
             let store = store?;
-            tracing::info!(forgotten = store.dedup_forgotten(), "store writer finished");
+            tracing::info!(
+                store = %store.describe(), forgotten = store.dedup_forgotten(),
+                "store writer finished"
+            );
         }
         Err(_) => {
             drained = false;

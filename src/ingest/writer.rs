@@ -1,8 +1,10 @@
 //! The store writer: the consumer of the queue. It takes whatever batches are queued (up to a
-//! limit) into one write and one `fdatasync`, acks every record only after that, and acks a
-//! repeat of a recently stored id again without writing it twice.
+//! limit) into one [`RecordStore::write_batch`] (one write and one `fdatasync` for the embedded
+//! store; publishes awaited to their JetStream acks for JetStream), acks every record only after
+//! the store has answered it as stored, and acks a repeat of a recently stored id again without
+//! writing it twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use futures::StreamExt;
 use crate::ingest::proto::{Reason, Record};
 use crate::ingest::reply::{Answer, Pending, Replies};
 use crate::ingest::stats::{Counters, IngestStats};
-use crate::ingest::store::Store;
+use crate::ingest::store::{Outcome, RecordStore};
 use crate::sinks::{SinkStats, SinkStream};
 
 /// How the writer runs.
@@ -29,12 +31,12 @@ pub struct WriterOptions {
 /// Runs until every producer is gone and the queue is drained. Blocking: run it on its own
 /// thread (`spawn_blocking`). Returns the store, for a caller that wants to look at it.
 pub fn run(
-    mut store: Store,
+    mut store: Box<dyn RecordStore>,
     queue: SinkStream<Vec<Pending>>,
     options: WriterOptions,
     counters: Arc<Counters>,
     queue_stats: Arc<Mutex<SinkStats>>,
-) -> Store {
+) -> Box<dyn RecordStore> {
     let capacity = options.queue_capacity;
     let mut groups = queue.ready_chunks(options.group_batches.max(1));
     let publish = |groups: &futures::stream::ReadyChunks<SinkStream<Vec<Pending>>>| {
@@ -50,7 +52,7 @@ pub fn run(
         let Some(group) = futures::executor::block_on(groups.next()) else {
             break;
         };
-        write_group(&mut store, group, options, &counters);
+        write_group(store.as_mut(), group, options, &counters);
         publish(&groups);
     }
     publish(&groups);
@@ -79,7 +81,7 @@ impl Answers {
 }
 
 fn write_group(
-    store: &mut Store,
+    store: &mut dyn RecordStore,
     group: Vec<Vec<Pending>>,
     options: WriterOptions,
     counters: &Counters,
@@ -98,49 +100,54 @@ fn write_group(
         }
     }
     let started = Instant::now();
-    let written = store.append(&to_write);
+    let appended = store.write_batch(&to_write);
     metrics::histogram!("sluicegate_ingest_store_write_seconds")
         .record(started.elapsed().as_secs_f64());
     Counters::add(&counters.store_writes, 1);
     if !options.store_delay.is_zero() {
         std::thread::sleep(options.store_delay);
     }
-    let fresh = to_write.len();
+    // The outcome of each written id; a repeat within the group shares its first copy's.
+    let outcomes: HashMap<String, Outcome> = to_write
+        .iter()
+        .map(|record| record.id.clone())
+        .zip(appended.into_outcomes())
+        .collect();
     drop(to_write);
+    // Records that became stored by this write: every other ack is a duplicate.
+    let newly_stored = outcomes
+        .values()
+        .filter(|outcome| matches!(outcome, Outcome::Stored))
+        .count();
 
     let mut answers = Answers::default();
-    let (mut stored, mut duplicates, mut rejected) = (0, 0, 0);
+    let (mut stored, mut rejected) = (0, 0);
+    let mut first_error = None;
     for (pending, was_stored) in records.into_iter().zip(already_stored) {
         let answer = answers.of(&pending.replies);
-        match &written {
-            Ok(()) => {
+        let outcome = if was_stored {
+            None
+        } else {
+            outcomes.get(pending.record.id.as_str())
+        };
+        match outcome {
+            // Stored before (the local window), now, or before as the store itself found.
+            None | Some(Outcome::Stored | Outcome::Duplicate) => {
                 answer.stored(pending.record.id);
                 stored += 1;
-                if was_stored {
-                    duplicates += 1;
-                }
             }
-            // A repeat of a record that was durable before this write failed is still stored.
-            Err(_) if was_stored => {
-                answer.stored(pending.record.id);
-                stored += 1;
-                duplicates += 1;
-            }
-            Err(error) => {
+            Some(Outcome::Failed(error)) => {
                 answer.rejected(pending.record.id, Reason::StoreFailed, error.to_string());
                 rejected += 1;
+                first_error.get_or_insert_with(|| error.to_string());
             }
         }
     }
-    // Repeats within the group are duplicates too: written once, acked for every copy.
-    if written.is_ok() {
-        duplicates = stored - fresh;
-    }
-    if let Err(error) = &written {
-        tracing::error!(%error, "store write failed; its records are rejected");
+    if let Some(error) = first_error {
+        tracing::error!(%error, rejected, "store write failed; its records are rejected");
     }
     Counters::add(&counters.stored, stored);
-    Counters::add(&counters.duplicates, duplicates);
+    Counters::add(&counters.duplicates, stored.saturating_sub(newly_stored));
     Counters::add(&counters.rejected, rejected);
     for (replies, answer) in answers.0 {
         if !replies.send(answer) {

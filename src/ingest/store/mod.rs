@@ -1,38 +1,53 @@
-//! The durable embedded store: an append-only log of segment files.
+//! Where stored records go: the [`RecordStore`] interface the store writer writes through, and
+//! its two implementations, chosen by configuration
+//! ([`StoreTarget`](crate::ingest::config::StoreTarget)):
 //!
-//! Each record is one frame (`[length][CRC-32][protobuf body]`, see [`frame`]). A batch of
-//! records is written with one `write` and made durable with one `fdatasync` before anyone is
-//! told it is stored. A crash can leave only the tail of the last segment torn; [`Store::open`]
-//! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost.
+//! - [`embedded`]: an append-only log of segment files on this machine, one `fdatasync` per
+//!   write ([`Store`]).
+//! - [`jetstream`]: a NATS JetStream stream, shared by any number of ingest servers; a record is
+//!   stored once JetStream has acknowledged it, and its id is the `Nats-Msg-Id`, so JetStream
+//!   drops a retried record within the stream's duplicate window ([`JetStreamStore`]).
 //!
-//! Why a log and not `redb`: the workload is append-only with no reads on the hot path, so a
-//! B-tree's page writes and copy-on-write commits would cost more per batch than one sequential
-//! write and one `fdatasync`; the framing and recovery fit in a page of code that the crash test
-//! exercises, and `crc32fast` is the only dependency.
+//! Characteristics of every store:
+//! - **Answers**: [`RecordStore::write_batch`] answers every record of the batch with an
+//!   [`Outcome`], in order; a record is acked to the client only on [`Outcome::Stored`] or
+//!   [`Outcome::Duplicate`].
+//! - **Backpressure**: the call returns only when every record is answered, so a slow store
+//!   stalls the writer, the bounded queue in front of it fills, and its
+//!   [`OverflowPolicy`](crate::sinks::OverflowPolicy) decides who waits or who is refused.
+//! - **Idempotence**: [`RecordStore::contains`] answers repeats the writer does not need to
+//!   write again; the store's own dedup (the embedded store's window, JetStream's `Nats-Msg-Id`)
+//!   catches the rest.
 //!
 //! ```
 //! use sluicegate::ingest::proto::Record;
-//! use sluicegate::ingest::store::{read_dir, Store, StoreOptions};
+//! use sluicegate::ingest::store::{Outcome, RecordStore, Store, StoreOptions};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let (mut store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//! let (store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+//! let mut store: Box<dyn RecordStore> = Box::new(store);
 //! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
-//! store.append(&[&record]).unwrap();
-//! assert_eq!(read_dir(dir.path()).unwrap().records, vec![record]);
+//! let appended = store.write_batch(&[&record]);
+//! assert!(matches!(appended.outcomes(), [Outcome::Stored]));
+//! assert!(store.contains("r-1"));
 //! ```
 
+pub mod embedded;
 pub mod frame;
+pub mod jetstream;
 mod recent;
 
+pub use embedded::{Contents, Recovery, Store, StoreOptions, read_dir};
+pub use jetstream::{JetStreamConfig, JetStreamStore};
 pub use recent::RecentIds;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::ingest::proto::Record;
 
-/// Errors of the store.
+/// Errors of the stores.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An I/O operation failed.
@@ -55,333 +70,98 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `--store` specification could not be understood.
+    #[error("store specification {spec:?}: {reason}")]
+    Spec {
+        /// The specification as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Talking to NATS or JetStream failed (connecting, creating or reading the stream).
+    #[error("JetStream: {what}: {detail}")]
+    Nats {
+        /// What was being done.
+        what: &'static str,
+        /// The client's error.
+        detail: String,
+    },
+    /// JetStream did not confirm a record within the retry time. It may or may not be stored:
+    /// the client is told it was rejected, and a retry with the same id is stored at most once
+    /// (within the stream's duplicate window).
+    #[error("JetStream did not confirm the record after {attempts} attempts: {last}")]
+    Unconfirmed {
+        /// Publishes tried.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
 }
 
-fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        what,
-        path: path.to_owned(),
-        source,
+/// What became of one record of a batch.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Durable now (as durable as the store makes it: see the store's docs).
+    Stored,
+    /// Was already stored (the store's own dedup recognised the id); not stored again.
+    Duplicate,
+    /// Not stored, as far as the store knows: the client is told, and may retry.
+    Failed(Arc<StoreError>),
+}
+
+impl Outcome {
+    /// True for [`Stored`](Outcome::Stored) and [`Duplicate`](Outcome::Duplicate): the record
+    /// may be acked.
+    pub fn is_stored(&self) -> bool {
+        !matches!(self, Outcome::Failed(_))
     }
 }
 
-/// How the store is laid out and how much it remembers.
-#[derive(Debug, Clone, Copy)]
-pub struct StoreOptions {
-    /// A segment is closed and a new one started once it holds this many bytes.
-    pub segment_bytes: u64,
-    /// How many recently stored ids are remembered to make retries idempotent.
-    pub dedup_window: usize,
+/// The answers to one [`RecordStore::write_batch`]: one [`Outcome`] per record, in order.
+#[derive(Debug, Clone)]
+#[must_use = "every record of a batch must be answered"]
+pub struct Appended {
+    outcomes: Vec<Outcome>,
 }
 
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            segment_bytes: 64 << 20,
-            dedup_window: 100_000,
-        }
-    }
-}
-
-/// What [`Store::open`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Intact records in the log.
-    pub records: u64,
-    /// Segment files.
-    pub segments: usize,
-    /// Bytes of torn tail cut off the last segment (0 after a clean shutdown).
-    pub truncated_bytes: u64,
-}
-
-/// The writer's handle on the log. One writer at a time.
-#[derive(Debug)]
-pub struct Store {
-    dir: PathBuf,
-    options: StoreOptions,
-    segment: File,
-    segment_path: PathBuf,
-    segment_index: u64,
-    segment_len: u64,
-    recent: RecentIds,
-    buffer: Vec<u8>,
-}
-
-fn segment_path(dir: &Path, index: u64) -> PathBuf {
-    dir.join(format!("segment-{index:08}.log"))
-}
-
-/// The segment files of `dir`, in order.
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_error("listing", dir))? {
-        let entry = entry.map_err(io_error("listing", dir))?;
-        let name = entry.file_name();
-        let Some(index) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix("segment-"))
-            .and_then(|rest| rest.strip_suffix(".log"))
-            .and_then(|digits| digits.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        found.push((index, entry.path()));
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// The intact records at the start of one segment's bytes, and where and why they stop if a torn
-/// frame follows.
-fn scan(bytes: &[u8], mut each: impl FnMut(Record)) -> Option<(u64, &'static str)> {
-    let mut offset = 0;
-    loop {
-        match frame::decode(&bytes[offset..]) {
-            frame::Decoded::Record { record, len } => {
-                each(record);
-                offset += len;
-            }
-            frame::Decoded::End => return None,
-            frame::Decoded::Torn(reason) => return Some((offset as u64, reason)),
-        }
-    }
-}
-
-/// Syncs a directory so that a file created in it survives a crash.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(io_error("syncing directory", dir))
-}
-
-impl Store {
-    /// Opens (or creates) the log in `dir`, truncating a torn tail of the last segment and
-    /// filling the dedup window with the most recently stored ids.
-    ///
-    /// # Errors
-    ///
-    /// I/O failures, and [`StoreError::Corrupt`] if a segment other than the last is damaged.
-    pub fn open(dir: &Path, options: StoreOptions) -> Result<(Store, Recovery), StoreError> {
-        fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
-        let mut recent = RecentIds::new(options.dedup_window);
-        let mut recovery = Recovery::default();
-        let found = segments(dir)?;
-        recovery.segments = found.len();
-        let last_index = found.last().map(|(index, _)| *index);
-        for (index, path) in &found {
-            let bytes = fs::read(path).map_err(io_error("reading", path))?;
-            let torn = scan(&bytes, |record| {
-                recovery.records += 1;
-                recent.insert(&record.id);
-            });
-            let Some((offset, reason)) = torn else {
-                continue;
-            };
-            if Some(*index) != last_index {
-                return Err(StoreError::Corrupt {
-                    path: path.clone(),
-                    offset,
-                    reason,
-                });
-            }
-            // A torn tail of the last segment is a write that never completed, so never acked.
-            let file = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(io_error("opening", path))?;
-            file.set_len(offset)
-                .and_then(|()| file.sync_all())
-                .map_err(io_error("truncating", path))?;
-            recovery.truncated_bytes = bytes.len() as u64 - offset;
-            tracing::warn!(
-                segment = %path.display(), offset, reason,
-                cut = recovery.truncated_bytes, "truncated a torn tail"
-            );
-        }
-        let segment_index = last_index.unwrap_or(0);
-        let path = segment_path(dir, segment_index);
-        let (segment, segment_len) = Self::open_segment(dir, &path)?;
-        let store = Store {
-            dir: dir.to_owned(),
-            options,
-            segment,
-            segment_path: path,
-            segment_index,
-            segment_len,
-            recent,
-            buffer: Vec::new(),
-        };
-        Ok((store, recovery))
+impl Appended {
+    /// One outcome per record, in the order of the batch.
+    pub fn new(outcomes: Vec<Outcome>) -> Self {
+        Appended { outcomes }
     }
 
-    fn open_segment(dir: &Path, path: &Path) -> Result<(File, u64), StoreError> {
-        let existed = path.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io_error("opening", path))?;
-        let len = file.metadata().map_err(io_error("reading", path))?.len();
-        if !existed {
-            sync_dir(dir)?;
-        }
-        Ok((file, len))
-    }
-
-    /// True if a record with this id was stored recently (within the dedup window).
-    pub fn contains(&self, id: &str) -> bool {
-        self.recent.contains(id)
-    }
-
-    /// Ids forgotten by the dedup window so far.
-    pub fn dedup_forgotten(&self) -> u64 {
-        self.recent.forgotten()
-    }
-
-    /// Appends `records` and makes them durable (`fdatasync`) before returning. Callers filter
-    /// repeats with [`contains`](Self::contains) first; this writes whatever it is given.
-    ///
-    /// # Errors
-    ///
-    /// An I/O failure; then none of `records` may be considered stored.
-    pub fn append(&mut self, records: &[&Record]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        if self.segment_len >= self.options.segment_bytes {
-            self.roll()?;
-        }
-        self.buffer.clear();
-        for record in records {
-            frame::encode(record, &mut self.buffer);
-        }
-        let path = &self.segment_path;
-        self.segment
-            .write_all(&self.buffer)
-            .map_err(io_error("writing", path))?;
-        self.segment
-            .sync_data()
-            .map_err(io_error("syncing", path))?;
-        self.segment_len += self.buffer.len() as u64;
-        for record in records {
-            self.recent.insert(&record.id);
-        }
-        // Do not keep a huge buffer around after one huge batch.
-        if self.buffer.capacity() > 8 << 20 {
-            self.buffer = Vec::new();
-        }
-        Ok(())
-    }
-
-    fn roll(&mut self) -> Result<(), StoreError> {
-        self.segment_index += 1;
-        let path = segment_path(&self.dir, self.segment_index);
-        let (segment, len) = Self::open_segment(&self.dir, &path)?;
-        self.segment = segment;
-        self.segment_path = path;
-        self.segment_len = len;
-        Ok(())
-    }
-}
-
-/// Everything a log directory holds, read without modifying it.
-#[derive(Debug, Default)]
-pub struct Contents {
-    /// Every intact record, in log order.
-    pub records: Vec<Record>,
-    /// Segment files.
-    pub segments: usize,
-    /// A torn frame that ends the last segment, if any: its offset and reason. A server that
-    /// opens the store cuts it off.
-    pub torn_tail: Option<(u64, &'static str)>,
-}
-
-/// Reads every intact record of the log in `dir`, leaving the files untouched (safe while a
-/// server appends).
-///
-/// # Errors
-///
-/// I/O failures, and [`StoreError::Corrupt`] if a segment other than the last is damaged.
-pub fn read_dir(dir: &Path) -> Result<Contents, StoreError> {
-    let found = segments(dir)?;
-    let mut contents = Contents {
-        segments: found.len(),
-        ..Contents::default()
-    };
-    let count = found.len();
-    for (position, (_, path)) in found.iter().enumerate() {
-        let bytes = fs::read(path).map_err(io_error("reading", path))?;
-        let torn = scan(&bytes, |record| contents.records.push(record));
-        if let Some((offset, reason)) = torn {
-            if position + 1 != count {
-                return Err(StoreError::Corrupt {
-                    path: path.clone(),
-                    offset,
-                    reason,
-                });
-            }
-            contents.torn_tail = Some((offset, reason));
-        }
-    }
-    Ok(contents)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: &str) -> Record {
-        Record {
-            id: id.into(),
-            payload: vec![1; 100].into(),
-            key: None,
+    /// The same outcome for each of `len` records (a store that writes a batch all or nothing).
+    pub fn all(len: usize, outcome: Outcome) -> Self {
+        Appended {
+            outcomes: vec![outcome; len],
         }
     }
 
-    #[test]
-    fn a_torn_tail_is_truncated_and_the_intact_records_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, _) = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        store.append(&[&record("a"), &record("b")]).unwrap();
-        drop(store);
-        // A torn write: half a frame at the end.
-        let path = segment_path(dir.path(), 0);
-        let mut half = Vec::new();
-        frame::encode(&record("c"), &mut half);
-        half.truncate(half.len() / 2);
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&half).unwrap();
-        drop(file);
-        assert!(read_dir(dir.path()).unwrap().torn_tail.is_some());
-
-        let (mut store, recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(recovery.records, 2);
-        assert_eq!(recovery.truncated_bytes, half.len() as u64);
-        assert!(store.contains("a") && store.contains("b") && !store.contains("c"));
-        store.append(&[&record("c")]).unwrap();
-        let contents = read_dir(dir.path()).unwrap();
-        assert_eq!(contents.torn_tail, None);
-        let ids: Vec<_> = contents.records.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
+    /// The outcomes, in the order of the batch.
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.outcomes
     }
 
-    #[test]
-    fn segments_roll_and_read_back_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            segment_bytes: 200,
-            dedup_window: 10,
-        };
-        let (mut store, _) = Store::open(dir.path(), options).unwrap();
-        for index in 0..10 {
-            store.append(&[&record(&format!("r{index}"))]).unwrap();
-        }
-        drop(store);
-        let contents = read_dir(dir.path()).unwrap();
-        assert!(contents.segments > 1);
-        assert_eq!(contents.records.len(), 10);
-        let (store, recovery) = Store::open(dir.path(), options).unwrap();
-        assert_eq!(recovery.records, 10);
-        assert!(store.contains("r9"));
+    /// The outcomes, by value.
+    pub fn into_outcomes(self) -> Vec<Outcome> {
+        self.outcomes
     }
+}
+
+/// A destination for batches of records. The store writer owns one and calls it from its own
+/// blocking thread, one batch at a time.
+pub trait RecordStore: Send + 'static {
+    /// True if a record with this id is known to be stored (a recent write of this store): the
+    /// writer acks it again without writing it.
+    fn contains(&self, id: &str) -> bool;
+
+    /// Stores `records` (distinct ids, none of them [`contains`](Self::contains)ed) and returns
+    /// only when each of them is answered. Blocking.
+    fn write_batch(&mut self, records: &[&Record]) -> Appended;
+
+    /// Ids forgotten by the local dedup window so far.
+    fn dedup_forgotten(&self) -> u64;
+
+    /// A short description for logs: the directory, or the server and stream.
+    fn describe(&self) -> String;
 }
