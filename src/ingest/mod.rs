@@ -10,7 +10,8 @@
 //! - [`proto`]: the generated types of `proto/ingest.proto` (`sluicegate.ingest.v1`).
 //! - [`server`]: [`server::start`] runs the service with health, reflection, compression,
 //!   metrics and a graceful drain; [`config::ServerConfig`] holds its settings.
-//! - [`store`]: the append-only segment log with length + CRC framing.
+//! - [`store`]: the [`store::RecordStore`] interface the writer writes through: the embedded
+//!   append-only segment log with length + CRC framing, or a NATS JetStream stream.
 //! - [`load`]: the load client with exact accounting.
 //! - [`cli`]: `sluicegate ingest serve | load | verify`.
 
