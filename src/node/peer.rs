@@ -92,7 +92,10 @@ pub async fn run_peer_link(
 ) -> PeerReport {
     loop {
         let deadline = link.lock().next_deadline();
+        // Polled in a fixed order (not tokio's random one), so that a run on a paused clock is
+        // the same for the same seed.
         let batch = tokio::select! {
+            biased;
             batch = batches.next() => match batch {
                 Some(batch) => Some(batch),
                 None => break,
