@@ -76,10 +76,12 @@ fn a_3e_sized_run_takes_a_fraction_of_its_thirty_virtual_seconds() {
     let outcome = run_virtual(&efficiency(false));
     let wall = started.elapsed();
     assert_eq!(outcome.analysis.valid, Validity::Valid);
+    // The main phase ends at the last op stamped before its 20 s cutoff (within one stagger
+    // gap of it), then come the 10 s recovery wait and the final reads.
     let last = outcome.history.ops().last().map_or(0, |op| op.time);
     assert!(
-        last >= 30_000_000_000,
-        "20 s + 10 s recovery of virtual time, got {last} ns"
+        last >= 29_900_000_000,
+        "about 20 s + 10 s recovery of virtual time, got {last} ns"
     );
     // The issue asks for <= 2 s in release builds; debug builds are several times slower.
     let budget = if cfg!(debug_assertions) { 20 } else { 2 };
