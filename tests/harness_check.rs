@@ -27,14 +27,7 @@ impl Script {
     fn push(&mut self, time: u64, kind: OpType, process: Process, f: OpFn, value: Value) -> usize {
         self.ops.push(Op {
             index: self.ops.len(),
-            time,
-            kind,
-            process,
-            f,
-            value,
-            error: None,
-            exception: None,
-            final_read: false,
+            ..Op::new(time, kind, process, f, value)
         });
         self.ops.len() - 1
     }

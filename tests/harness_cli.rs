@@ -86,12 +86,12 @@ fn a_passing_run_prints_the_results_map_the_verdict_and_a_summary_and_stores_the
     }
 }
 
-#[test]
-fn an_invalid_run_exits_1_with_the_table_flip() {
+/// A 2 s broadcast run on one node of the test fixture in `mode`, keeping nothing on disk.
+fn short_broadcast_run(mode: &str) -> Output {
     let store = tempfile::tempdir().expect("temp dir");
     let store_arg = store.path().display().to_string();
     let bin = fixture();
-    let output = sluicegate(&[
+    sluicegate(&[
         "test",
         "-w",
         "broadcast",
@@ -106,8 +106,13 @@ fn an_invalid_run_exits_1_with_the_table_flip() {
         "--store",
         &store_arg,
         "--",
-        "duplicate",
-    ]);
+        mode,
+    ])
+}
+
+#[test]
+fn an_invalid_run_exits_1_with_the_table_flip() {
+    let output = short_broadcast_run("duplicate");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
@@ -119,26 +124,7 @@ fn an_invalid_run_exits_1_with_the_table_flip() {
 
 #[test]
 fn a_node_that_exits_early_crashes_the_test_with_its_last_words() {
-    let store = tempfile::tempdir().expect("temp dir");
-    let store_arg = store.path().display().to_string();
-    let bin = fixture();
-    let output = sluicegate(&[
-        "test",
-        "-w",
-        "broadcast",
-        "--bin",
-        &bin,
-        "--node-count",
-        "1",
-        "--time-limit",
-        "2",
-        "--rate",
-        "10",
-        "--store",
-        &store_arg,
-        "--",
-        "crash",
-    ]);
+    let output = short_broadcast_run("crash");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(255), "{stderr}");
     assert!(stderr.contains("node n0 crashed"), "{stderr}");

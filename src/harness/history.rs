@@ -112,6 +112,21 @@ pub struct Op {
 }
 
 impl Op {
+    /// An event with no error, exception or final flag; its index is given when it is pushed.
+    pub fn new(time: Nanos, kind: OpType, process: Process, f: OpFn, value: Value) -> Self {
+        Op {
+            index: 0,
+            time,
+            kind,
+            process,
+            f,
+            value,
+            error: None,
+            exception: None,
+            final_read: false,
+        }
+    }
+
     /// True for a client operation (not the nemesis).
     pub fn is_client(&self) -> bool {
         matches!(self.process, Process::Client(_))

@@ -357,15 +357,8 @@ impl Interpreter {
         final_read: bool,
     ) {
         self.history.push(Op {
-            index: 0,
-            time,
-            kind,
-            process,
-            f,
-            value,
-            error: None,
-            exception: None,
             final_read,
+            ..Op::new(time, kind, process, f, value)
         });
     }
 }
