@@ -10,13 +10,26 @@ use tonic::Status;
 
 use crate::ingest::proto::{IngestResponse, Reason, Record, Rejection};
 
-/// One record on its way through the pipeline, with the way back to its stream.
+/// A batch of one stream's records on its way through the pipeline, with the way back to that
+/// stream (one handle per batch, not per record).
 #[derive(Debug, Clone)]
-pub struct Pending {
-    /// The record as received.
-    pub record: Record,
-    /// Where its answer goes.
+pub struct PendingBatch {
+    /// The records as received, in order.
+    pub records: Vec<Record>,
+    /// Where their answers go.
     pub replies: Replies,
+}
+
+impl PendingBatch {
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True if the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
 }
 
 /// A message for the response stream.
@@ -87,15 +100,12 @@ impl Replies {
     }
 
     /// Answers every record of `batch` as rejected with `reason`.
-    pub fn reject_all(batch: Vec<Pending>, reason: Reason, detail: &str) {
-        let Some(replies) = batch.first().map(|pending| pending.replies.clone()) else {
-            return;
-        };
+    pub fn reject_all(batch: PendingBatch, reason: Reason, detail: &str) {
         let mut answer = Answer::default();
-        for pending in batch {
-            answer.rejected(pending.record.id, reason, detail);
+        for record in batch.records {
+            answer.rejected(record.id, reason, detail);
         }
-        if !replies.send(answer) {
+        if !batch.replies.send(answer) {
             tracing::debug!("a client left before hearing that its records were rejected");
         }
     }

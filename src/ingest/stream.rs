@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, Streaming};
 
 use crate::ingest::proto::{IngestRequest, Reason, Record};
-use crate::ingest::reply::{Answer, Failure, Pending, Replies};
+use crate::ingest::reply::{Answer, Failure, PendingBatch, Replies};
 use crate::ingest::stats::Counters;
 use crate::pipeline::PipelineExt;
 use crate::sinks::{Emission, SinkHandle};
@@ -31,7 +31,7 @@ pub const MAX_ID_BYTES: usize = 256;
 #[derive(Debug, Clone)]
 pub struct StreamContext {
     /// The queue in front of the store.
-    pub queue: SinkHandle<Vec<Pending>>,
+    pub queue: SinkHandle<PendingBatch>,
     /// Records per batch at most.
     pub batch_records: usize,
     /// How long a partial batch waits for more records.
@@ -75,7 +75,7 @@ fn records(
     credits: Arc<Semaphore>,
     window: usize,
     failure: Failure,
-) -> impl Stream<Item = Pending> + Send + 'static {
+) -> impl Stream<Item = Record> + Send + 'static {
     async_stream::stream! {
         loop {
             let next = tokio::select! {
@@ -107,7 +107,7 @@ fn records(
                 let mut invalid = Answer::default();
                 for record in records.by_ref().take(take) {
                     match validate(&record) {
-                        Ok(()) => yield Pending { record, replies: replies.clone() },
+                        Ok(()) => yield record,
                         Err(detail) => invalid.rejected(record.id, Reason::Invalid, detail),
                     }
                 }
@@ -134,8 +134,16 @@ pub async fn run(
     let counters = Arc::clone(&context.counters);
     let (batch_records, linger) = (context.batch_records, context.linger);
     let queue = context.queue.clone();
-    let records = records(inbound, context, replies, credits, window, failure);
-    let mut reports = std::pin::pin!(records.batch(batch_records, linger).fan_out(vec![queue]));
+    let batches = {
+        let invalid_replies = replies.clone();
+        records(inbound, context, invalid_replies, credits, window, failure)
+            .batch(batch_records, linger)
+            .map(move |records| PendingBatch {
+                records,
+                replies: replies.clone(),
+            })
+    };
+    let mut reports = std::pin::pin!(batches.fan_out(vec![queue]));
     while let Some(report) = reports.next().await {
         for outcome in report.outcomes {
             let (batch, reason, detail) = match outcome {

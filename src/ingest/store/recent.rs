@@ -1,6 +1,7 @@
 //! The window of recently stored ids that makes retries idempotent.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 /// The ids of the last `capacity` distinct records stored, with the same contract as the
 /// pipeline's `dedup_by_key`: exact within the window, bounded memory, and every forgotten id
@@ -8,8 +9,9 @@ use std::collections::{HashSet, VecDeque};
 /// *answered* (acked again), not silently dropped.
 #[derive(Debug)]
 pub struct RecentIds {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
+    // One shared allocation per id: the set and the eviction order hold the same string.
+    seen: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
     capacity: usize,
     forgotten: u64,
 }
@@ -43,8 +45,9 @@ impl RecentIds {
             self.seen.remove(&oldest);
             self.forgotten += 1;
         }
-        self.order.push_back(id.to_owned());
-        self.seen.insert(id.to_owned());
+        let id: Arc<str> = Arc::from(id);
+        self.order.push_back(Arc::clone(&id));
+        self.seen.insert(id);
         true
     }
 
