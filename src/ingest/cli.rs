@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -85,19 +85,9 @@ pub struct ServeArgs {
         default_value = "127.0.0.1:50051"
     )]
     pub listen: SocketAddr,
-    /// Directory of the store's segment files.
-    #[arg(
-        long,
-        env = "SLUICEGATE_INGEST_DATA_DIR",
-        default_value = "ingest-data"
-    )]
-    pub data_dir: PathBuf,
-    /// Where records are stored: `embedded` (the segment log in --data-dir), `embedded:PATH`, or
-    /// a JetStream stream `nats://HOST:PORT?stream=NAME` (optional &subject=S,
-    /// &duplicate_window_s=N and &replicas=N for a stream it creates, &max_in_flight=N,
-    /// &ack_timeout_ms=N, &retry_timeout_ms=N).
-    #[arg(long, env = "SLUICEGATE_INGEST_STORE", default_value = "embedded", value_parser = parse_store)]
-    pub store: StoreSpec,
+    /// Where records are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// What the queue in front of the store does when full: block (backpressure), reject,
     /// drop-newest, drop-oldest. Refused records are answered as rejected with the reason.
     #[arg(long, env = "SLUICEGATE_INGEST_POLICY", default_value = "block", value_parser = parse_policy)]
@@ -136,6 +126,31 @@ pub struct ServeArgs {
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
+}
+
+/// The store flags, shared by `serve` (where to write) and `verify` (what to read back).
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// Directory of the store's segment files.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_DATA_DIR",
+        default_value = "ingest-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Where records are stored: `embedded` (the segment log in --data-dir), `embedded:PATH`, or
+    /// a JetStream stream `nats://HOST:PORT?stream=NAME` (optional &subject=S,
+    /// &duplicate_window_s=N and &replicas=N for a stream it creates, &max_in_flight=N,
+    /// &ack_timeout_ms=N, &retry_timeout_ms=N).
+    #[arg(long, env = "SLUICEGATE_INGEST_STORE", default_value = "embedded", value_parser = parse_store)]
+    pub store: StoreSpec,
+}
+
+impl StoreArgs {
+    /// The embedded store's directory: the one `embedded:PATH` names, else `--data-dir`.
+    pub fn embedded_dir(&self) -> &Path {
+        self.store.1.as_deref().unwrap_or(&self.data_dir)
+    }
 }
 
 /// A parsed `--store`: the target, and the data directory `embedded:PATH` names.
@@ -187,16 +202,9 @@ pub struct LoadArgs {
 /// Flags of `sluicegate ingest verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// Directory of the store's segment files.
-    #[arg(
-        long,
-        env = "SLUICEGATE_INGEST_DATA_DIR",
-        default_value = "ingest-data"
-    )]
-    pub data_dir: PathBuf,
-    /// The store to read, as for `serve --store` (a JetStream stream is read message by message).
-    #[arg(long, env = "SLUICEGATE_INGEST_STORE", default_value = "embedded", value_parser = parse_store)]
-    pub store: StoreSpec,
+    /// The store to read (a JetStream stream is read message by message).
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Also print every record as a JSON line on stdout: id, key, payload size and CRC-32.
     #[arg(long)]
     pub dump: bool,
@@ -232,8 +240,8 @@ async fn termination() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
-        data_dir: args.store.1.unwrap_or(args.data_dir),
-        store: args.store.0,
+        data_dir: args.store.embedded_dir().to_path_buf(),
+        store: args.store.store.0,
         policy: args.policy,
         capacity: args.capacity.max(1),
         batch_records: args.batch_records.max(1),
@@ -293,9 +301,9 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
 
 /// What `verify` read: the records, and a line about where they came from.
 fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
-    match &args.store.0 {
+    match &args.store.store.0 {
         StoreTarget::Embedded => {
-            let dir = args.store.1.as_ref().unwrap_or(&args.data_dir);
+            let dir = args.store.embedded_dir();
             let contents =
                 store::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
             let torn = match contents.torn_tail {
