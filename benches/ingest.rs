@@ -17,6 +17,7 @@ use sluicegate::ingest::proto::{IngestRequest, IngestResponse};
 use sluicegate::ingest::server;
 use sluicegate::ingest::store::JetStreamConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status, Streaming};
 
 const RECORDS: usize = 200_000;
@@ -67,7 +68,14 @@ async fn start_echo() -> SocketAddr {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(IngestServer::new(Echo))
+            // The ingest server's compression settings, so that both answer alike.
+            .add_service(
+                IngestServer::new(Echo)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .send_compressed(CompressionEncoding::Gzip)
+                    .send_compressed(CompressionEncoding::Zstd),
+            )
             .serve_with_incoming(incoming),
     );
     addr

@@ -194,7 +194,7 @@ pub struct LoadArgs {
     /// Ids are <prefix>-<index>; run again with the same prefix to resend the same records.
     #[arg(long, default_value = "r")]
     pub id_prefix: String,
-    /// Request compression: none, gzip, zstd.
+    /// Compression of requests and acks: none, gzip, zstd.
     #[arg(long, default_value = "none", value_parser = parse_compression)]
     pub compression: Compression,
 }

@@ -45,7 +45,7 @@ pub struct LoadConfig {
     pub retries: u32,
     /// Ids are `<prefix>-<index>`: the same prefix resends the same records.
     pub id_prefix: String,
-    /// Request compression.
+    /// Compression of the requests and of the acks (both or neither).
     pub compression: Option<CompressionEncoding>,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
     pub progress: bool,

@@ -9,7 +9,6 @@ use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::codec::CompressionEncoding;
 use tonic::transport::Endpoint;
 
 use super::LoadConfig;
@@ -98,12 +97,11 @@ async fn stream_once(
 ) -> Result<(), StreamError> {
     let channel = endpoint.connect().await?;
     let mut client = IngestClient::new(channel).max_decoding_message_size(64 << 20);
+    // Compression is asked for both ways or not at all: a client that accepted compressed acks
+    // unasked would have the server spend CPU compressing them on loopback.
     if let Some(encoding) = config.compression {
-        client = client.send_compressed(encoding);
+        client = client.send_compressed(encoding).accept_compressed(encoding);
     }
-    client = client
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd);
     let (tx, rx) = mpsc::channel::<IngestRequest>(2);
     let mut sender = Some(tx);
     let mut inbound = client.ingest(ReceiverStream::new(rx)).await?.into_inner();
