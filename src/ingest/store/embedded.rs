@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::frame;
+use super::{frame, page_cache};
 use super::{Appended, Outcome, RecentIds, RecordStore, StoreError};
 use crate::ingest::proto::Record;
 
@@ -76,6 +76,10 @@ pub struct Store {
     segment_path: PathBuf,
     segment_index: u64,
     segment_len: u64,
+    /// Bytes at the start of the segment whose pages were handed back to the kernel.
+    released: u64,
+    /// Set when a failed write could not be cut back: every later write is refused.
+    broken: Option<String>,
     recent: RecentIds,
     buffer: Vec<u8>,
 }
@@ -181,6 +185,8 @@ impl Store {
             segment_path: path,
             segment_index,
             segment_len,
+            released: 0,
+            broken: None,
             recent,
             buffer: Vec::new(),
         };
@@ -216,8 +222,17 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// An I/O failure; then none of `records` may be considered stored.
+    /// An I/O failure (a full disk, a file size limit, a failing device); then none of
+    /// `records` may be considered stored, and the segment is cut back to where it was, so the
+    /// next append does not land behind a partial frame. [`StoreError::Broken`] if that cut
+    /// failed too: the store then refuses every write until it is opened again.
     pub fn append(&mut self, records: &[&Record]) -> Result<(), StoreError> {
+        if let Some(detail) = &self.broken {
+            return Err(StoreError::Broken {
+                path: self.segment_path.clone(),
+                detail: detail.clone(),
+            });
+        }
         if records.is_empty() {
             return Ok(());
         }
@@ -229,13 +244,21 @@ impl Store {
             frame::encode(record, &mut self.buffer);
         }
         let path = &self.segment_path;
-        self.segment
+        let durable = self
+            .segment
             .write_all(&self.buffer)
-            .map_err(io_error("writing", path))?;
-        self.segment
-            .sync_data()
-            .map_err(io_error("syncing", path))?;
+            .map_err(io_error("writing", path))
+            .and_then(|()| {
+                self.segment
+                    .sync_data()
+                    .map_err(io_error("syncing", path))
+            });
+        if let Err(error) = durable {
+            self.cut_back(&error);
+            return Err(error);
+        }
         self.segment_len += self.buffer.len() as u64;
+        self.release_synced_pages();
         for record in records {
             self.recent.insert(&record.id);
         }
@@ -246,7 +269,40 @@ impl Store {
         Ok(())
     }
 
+    /// Undoes whatever part of a failed write reached the segment. Without this, a later
+    /// successful append would follow a torn frame, and recovery, which cuts the log at the first
+    /// torn frame, would drop that append's acked records.
+    fn cut_back(&mut self, error: &StoreError) {
+        let cut = self
+            .segment
+            .set_len(self.segment_len)
+            .and_then(|()| self.segment.sync_data());
+        match cut {
+            Ok(()) => tracing::warn!(%error, "write failed; segment cut back to its last durable length"),
+            Err(cut_error) => {
+                tracing::error!(%error, %cut_error, "write failed and the segment could not be cut back; refusing further writes");
+                self.broken = Some(format!("{error}; then cutting back: {cut_error}"));
+            }
+        }
+    }
+
+    /// Hands the written and synced pages of the segment back to the kernel. The log is not
+    /// read on the hot path, so cached pages only crowd out other files; and writing into
+    /// recycled pages costs far less CPU than into fresh ones (4-5x less on the VMs we measure
+    /// on). The partial last page stays cached (the kernel keeps partial pages), so the next
+    /// append does not read it back from disk.
+    fn release_synced_pages(&mut self) {
+        let page = page_cache::page_size();
+        let upto = self.segment_len / page * page;
+        if upto > self.released {
+            page_cache::release(&self.segment, self.released, Some(upto - self.released));
+            self.released = upto;
+        }
+    }
+
     fn roll(&mut self) -> Result<(), StoreError> {
+        page_cache::release(&self.segment, self.released, None);
+        self.released = 0;
         self.segment_index += 1;
         let path = segment_path(&self.dir, self.segment_index);
         let (segment, len) = Self::open_segment(&self.dir, &path)?;

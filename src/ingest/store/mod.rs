@@ -35,6 +35,7 @@
 pub mod embedded;
 pub mod frame;
 pub mod jetstream;
+mod page_cache;
 mod recent;
 
 pub use embedded::{Contents, Recovery, Store, StoreOptions, read_dir};
@@ -84,6 +85,16 @@ pub enum StoreError {
         /// What was being done.
         what: &'static str,
         /// The client's error.
+        detail: String,
+    },
+    /// An earlier write failed and the segment could not be cut back to its last durable
+    /// length: the store refuses writes rather than append behind a partial frame. Opening the
+    /// store again (restarting the server) cuts the torn tail off.
+    #[error("segment {path} has a torn tail that could not be cut off ({detail}); restart to recover")]
+    Broken {
+        /// The segment.
+        path: PathBuf,
+        /// The failures.
         detail: String,
     },
     /// JetStream did not confirm a record within the retry time. It may or may not be stored:
