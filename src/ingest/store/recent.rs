@@ -1,17 +1,27 @@
 //! The window of recently stored ids that makes retries idempotent.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 /// The ids of the last `capacity` distinct records stored, with the same contract as the
 /// pipeline's `dedup_by_key`: exact within the window, bounded memory, and every forgotten id
 /// counted. It lives in the store writer rather than in the stream because a repeat must be
 /// *answered* (acked again), not silently dropped.
+///
+/// Every id is hashed once (SipHash with a random key: the ids come from clients) and its hash
+/// is kept beside it, so forgetting the oldest id neither hashes nor compares a string: the
+/// index holds sequence numbers, and the oldest one is found by its kept hash.
 #[derive(Debug)]
 pub struct RecentIds {
-    // One shared allocation per id: the set and the eviction order hold the same string.
-    seen: HashSet<Arc<str>>,
-    order: VecDeque<Arc<str>>,
+    /// Sequence numbers of the remembered ids, by hash.
+    index: HashTable<u64>,
+    /// The remembered ids with their hashes, oldest first; the id with sequence number `seq`
+    /// is at `seq - first_seq`.
+    order: VecDeque<(u64, Box<str>)>,
+    first_seq: u64,
+    hasher: RandomState,
     capacity: usize,
     forgotten: u64,
 }
@@ -21,8 +31,10 @@ impl RecentIds {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         RecentIds {
-            seen: HashSet::with_capacity(capacity.min(1 << 16)),
+            index: HashTable::with_capacity(capacity.min(1 << 16)),
             order: VecDeque::with_capacity(capacity.min(1 << 16)),
+            first_seq: 0,
+            hasher: RandomState::new(),
             capacity,
             forgotten: 0,
         }
@@ -30,24 +42,39 @@ impl RecentIds {
 
     /// True if `id` is in the window.
     pub fn contains(&self, id: &str) -> bool {
-        self.seen.contains(id)
+        self.find(self.hasher.hash_one(id), id)
+    }
+
+    fn find(&self, hash: u64, id: &str) -> bool {
+        let (order, first_seq) = (&self.order, self.first_seq);
+        self.index
+            .find(hash, |&seq| &*order[(seq - first_seq) as usize].1 == id)
+            .is_some()
     }
 
     /// Remembers `id`, forgetting the oldest id if the window is full. Returns false if it was
     /// already remembered.
     pub fn insert(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
+        let hash = self.hasher.hash_one(id);
+        if self.find(hash, id) {
             return false;
         }
         if self.order.len() == self.capacity
-            && let Some(oldest) = self.order.pop_front()
+            && let Some((oldest_hash, _)) = self.order.pop_front()
         {
-            self.seen.remove(&oldest);
+            let oldest = self.first_seq;
+            if let Ok(entry) = self.index.find_entry(oldest_hash, |&seq| seq == oldest) {
+                entry.remove();
+            }
+            self.first_seq += 1;
             self.forgotten += 1;
         }
-        let id: Arc<str> = Arc::from(id);
-        self.order.push_back(Arc::clone(&id));
-        self.seen.insert(id);
+        let seq = self.first_seq + self.order.len() as u64;
+        self.order.push_back((hash, id.into()));
+        let (order, first_seq) = (&self.order, self.first_seq);
+        self.index.insert_unique(hash, seq, |&seq| {
+            order[(seq - first_seq) as usize].0
+        });
         true
     }
 
@@ -83,5 +110,22 @@ mod tests {
         assert!(recent.contains("b") && recent.contains("c"));
         assert_eq!(recent.forgotten(), 1);
         assert_eq!(recent.len(), 2);
+    }
+
+    #[test]
+    fn a_window_that_forgets_many_times_stays_exact() {
+        let mut recent = RecentIds::new(1000);
+        for index in 0..10_000_u32 {
+            assert!(recent.insert(&format!("id-{index}")));
+            // The window holds exactly the last 1000 ids inserted.
+            if index % 97 == 0 {
+                let oldest = index.saturating_sub(999);
+                assert!(recent.contains(&format!("id-{oldest}")));
+                assert!(index < 1000 || !recent.contains(&format!("id-{}", oldest - 1)));
+                assert!(!recent.insert(&format!("id-{index}")));
+            }
+        }
+        assert_eq!(recent.len(), 1000);
+        assert_eq!(recent.forgotten(), 9000);
     }
 }
