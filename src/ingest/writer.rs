@@ -1,11 +1,21 @@
-//! The store writer: the consumer of the queue. It takes whatever batches are queued (up to a
-//! limit) into one [`RecordStore::write_batch`] (one write and one `fdatasync` for the embedded
-//! store; publishes awaited to their JetStream acks for JetStream), acks every record only after
-//! the store has answered it as stored, and acks a repeat of a recently stored id again without
-//! writing it twice.
+//! The store writer: the consumer of the queue, in two stages on two threads.
+//!
+//! 1. **Write** (the caller's thread): takes whatever batches are queued (up to a limit) into one
+//!    [`RecordStore::write_batch`] (one `write` for the embedded store; publishes awaited to
+//!    their JetStream acks for JetStream), writing each id once and none that was written
+//!    recently.
+//! 2. **Answer** (its own thread): [`Appended::finish`]es each written group in order (the
+//!    embedded store's `fdatasync`), then acks every record stored and rejects the rest.
+//!
+//! So the next group is written while the previous one reaches the disk (group commit), and an
+//! ack still leaves only once its record is durable. A repeat of an id written by an earlier
+//! group is acked with its own group, which is answered after the earlier one; and once a
+//! `finish` has failed, every later group fails too, so a repeat is never acked on the strength
+//! of a write that did not become durable.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,7 +24,7 @@ use futures::StreamExt;
 use crate::ingest::proto::{Reason, Record};
 use crate::ingest::reply::{Answer, PendingBatch, Replies};
 use crate::ingest::stats::{Counters, IngestStats};
-use crate::ingest::store::{Outcome, RecordStore};
+use crate::ingest::store::{Appended, Outcome, RecordStore, StoreError};
 use crate::sinks::{SinkStats, SinkStream};
 
 /// How the writer runs.
@@ -28,8 +38,9 @@ pub struct WriterOptions {
     pub queue_capacity: usize,
 }
 
-/// Runs until every producer is gone and the queue is drained. Blocking: run it on its own
-/// thread (`spawn_blocking`). Returns the store, for a caller that wants to look at it.
+/// Runs until every producer is gone, the queue is drained and every record answered.
+/// Blocking: run it on its own thread (`spawn_blocking`); it starts one more for the answers.
+/// Returns the store, for a caller that wants to look at it.
 pub fn run(
     mut store: Box<dyn RecordStore>,
     queue: SinkStream<PendingBatch>,
@@ -44,19 +55,117 @@ pub fn run(
         *queue_stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
         IngestStats::read(&counters, stats, capacity).publish();
     };
-    loop {
-        let queued = groups.get_ref().len() as u64;
-        counters
-            .queue_high_water
-            .fetch_max(queued, Ordering::Relaxed);
-        let Some(group) = futures::executor::block_on(groups.next()) else {
-            break;
-        };
-        write_group(store.as_mut(), group, options, &counters);
-        publish(&groups);
-    }
+    // One written group waits for the answer stage at most: memory stays bounded by the
+    // queue plus three groups (being written, waiting, being answered).
+    let (written_tx, written_rx) = mpsc::sync_channel::<Written>(1);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("ingest-answers".into())
+            .spawn_scoped(scope, || {
+                let mut answering = Answering::default();
+                for written in written_rx {
+                    answering.answer(written, &counters);
+                }
+            })
+            .expect("cannot start the store writer's answer thread");
+        loop {
+            let queued = groups.get_ref().len() as u64;
+            counters
+                .queue_high_water
+                .fetch_max(queued, Ordering::Relaxed);
+            let Some(group) = futures::executor::block_on(groups.next()) else {
+                break;
+            };
+            let written = write_group(store.as_mut(), group, options, &counters);
+            if written_tx.send(written).is_err() {
+                // Only if the answer thread panicked; the scope then reports it.
+                break;
+            }
+            publish(&groups);
+        }
+        drop(written_tx);
+    });
     publish(&groups);
     store
+}
+
+/// A group written by the store, waiting to be finished and answered.
+struct Written {
+    group: Vec<PendingBatch>,
+    /// For each record of the group in order, the index in the write whose outcome answers it
+    /// (a repeat within the group shares its first copy's), or `None` if the id was written
+    /// by an earlier group.
+    slots: Vec<Option<usize>>,
+    appended: Appended,
+    started: Instant,
+}
+
+/// Writes each id of `group` once, and none written recently.
+fn write_group(
+    store: &mut dyn RecordStore,
+    group: Vec<PendingBatch>,
+    options: WriterOptions,
+    counters: &Counters,
+) -> Written {
+    let total: usize = group.iter().map(PendingBatch::len).sum();
+    let mut first_copy: HashMap<&str, usize> = HashMap::with_capacity(total);
+    let mut slots: Vec<Option<usize>> = Vec::with_capacity(total);
+    let mut to_write: Vec<&Record> = Vec::with_capacity(total);
+    for record in group.iter().flat_map(|batch| &batch.records) {
+        let id = record.id.as_str();
+        if store.contains(id) {
+            slots.push(None);
+            continue;
+        }
+        let slot = *first_copy.entry(id).or_insert_with(|| {
+            to_write.push(record);
+            to_write.len() - 1
+        });
+        slots.push(Some(slot));
+    }
+    drop(first_copy);
+    let started = Instant::now();
+    let appended = store.write_batch(&to_write);
+    Counters::add(&counters.store_writes, 1);
+    if !options.store_delay.is_zero() {
+        std::thread::sleep(options.store_delay);
+    }
+    drop(to_write);
+    Written {
+        group,
+        slots,
+        appended,
+        started,
+    }
+}
+
+/// The answer stage's memory: the failure that fails every later group.
+#[derive(Default)]
+struct Answering {
+    failed: Option<Arc<StoreError>>,
+}
+
+impl Answering {
+    /// Finishes one written group (waits until it is durable) and answers each of its records.
+    fn answer(&mut self, written: Written, counters: &Counters) {
+        let Written {
+            group,
+            slots,
+            appended,
+            started,
+        } = written;
+        let outcomes = match &self.failed {
+            Some(error) => Err(Arc::clone(error)),
+            None => appended.finish().map_err(Arc::new),
+        };
+        metrics::histogram!("sluicegate_ingest_store_write_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let outcomes = outcomes.unwrap_or_else(|error| {
+            self.failed.get_or_insert_with(|| Arc::clone(&error));
+            vec![Outcome::Failed(error); slots.len()]
+        });
+        answer_group(group, slots, outcomes, self.failed.as_ref(), counters);
+    }
 }
 
 /// The answers of one group, one per stream, in the order streams first appear.
@@ -80,48 +189,21 @@ impl Answers {
     }
 }
 
-fn write_group(
-    store: &mut dyn RecordStore,
+/// Acks the records stored (now, or by an earlier group) and rejects the rest. After a failure
+/// (`failed`), a record written by an earlier group is rejected too: that write may be the one
+/// that failed.
+fn answer_group(
     group: Vec<PendingBatch>,
-    options: WriterOptions,
+    slots: Vec<Option<usize>>,
+    outcomes: Vec<Outcome>,
+    failed: Option<&Arc<StoreError>>,
     counters: &Counters,
 ) {
-    let total: usize = group.iter().map(PendingBatch::len).sum();
-    // Which records to write: each id once, and only if not stored recently. `slots[i]` is the
-    // index in `to_write` whose outcome answers record `i` (a repeat within the group shares
-    // its first copy's), or `None` if the id was stored before.
-    let mut first_copy: HashMap<&str, usize> = HashMap::with_capacity(total);
-    let mut slots: Vec<Option<usize>> = Vec::with_capacity(total);
-    let mut to_write: Vec<&Record> = Vec::with_capacity(total);
-    for record in group.iter().flat_map(|batch| &batch.records) {
-        let id = record.id.as_str();
-        if store.contains(id) {
-            slots.push(None);
-            continue;
-        }
-        let slot = *first_copy.entry(id).or_insert_with(|| {
-            to_write.push(record);
-            to_write.len() - 1
-        });
-        slots.push(Some(slot));
-    }
-    drop(first_copy);
-    let started = Instant::now();
-    let appended = store.write_batch(&to_write);
-    metrics::histogram!("sluicegate_ingest_store_write_seconds")
-        .record(started.elapsed().as_secs_f64());
-    Counters::add(&counters.store_writes, 1);
-    if !options.store_delay.is_zero() {
-        std::thread::sleep(options.store_delay);
-    }
-    drop(to_write);
-    let outcomes = appended.into_outcomes();
     // Records that became stored by this write: every other ack is a duplicate.
     let newly_stored = outcomes
         .iter()
         .filter(|outcome| matches!(outcome, Outcome::Stored))
         .count();
-
     let mut answers = Answers::default();
     let (mut stored, mut rejected) = (0, 0);
     let mut first_error = None;
@@ -129,15 +211,20 @@ fn write_group(
     for batch in group {
         let answer = answers.of(&batch.replies);
         for record in batch.records {
-            // One slot per record, in the same order as above.
-            let slot = slots.next().flatten();
-            match slot.map(|slot| &outcomes[slot]) {
-                // Stored before (the local window), now, or before as the store itself found.
-                None | Some(Outcome::Stored | Outcome::Duplicate) => {
+            // One slot per record, in the same order as the write.
+            let outcome = match slots.next().flatten() {
+                Some(slot) => &outcomes[slot],
+                None => match failed {
+                    Some(error) => &Outcome::Failed(Arc::clone(error)),
+                    None => &Outcome::Duplicate,
+                },
+            };
+            match outcome {
+                Outcome::Stored | Outcome::Duplicate => {
                     answer.stored(record.id);
                     stored += 1;
                 }
-                Some(Outcome::Failed(error)) => {
+                Outcome::Failed(error) => {
                     answer.rejected(record.id, Reason::StoreFailed, error.to_string());
                     rejected += 1;
                     first_error.get_or_insert_with(|| error.to_string());
@@ -207,7 +294,10 @@ mod tests {
             queue_capacity: 16,
         };
         let counters = Counters::default();
-        write_group(&mut store, group, options, &counters);
+        Answering::default().answer(
+            write_group(&mut store, group, options, &counters),
+            &counters,
+        );
         drop((one, two));
         assert_eq!(acked(responses_one), ["a", "b", "a", "c"]);
         assert_eq!(acked(responses_two), ["a", "old", "c"]);

@@ -24,10 +24,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::{Appended, Outcome, PendingSync, RecentIds, RecordStore, StoreError};
 use super::{frame, page_cache};
-use super::{Appended, Outcome, RecentIds, RecordStore, StoreError};
 use crate::ingest::proto::Record;
 
 fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -72,14 +72,14 @@ pub struct Recovery {
 pub struct Store {
     dir: PathBuf,
     options: StoreOptions,
-    segment: File,
+    /// Shared with the pending syncs of written batches.
+    segment: Arc<File>,
     segment_path: PathBuf,
     segment_index: u64,
     segment_len: u64,
-    /// Bytes at the start of the segment whose pages were handed back to the kernel.
-    released: u64,
-    /// Set when a failed write could not be cut back: every later write is refused.
-    broken: Option<String>,
+    /// Set when a sync failed, or a failed write could not be cut back: every later write is
+    /// refused. Shared with the pending syncs, which set it.
+    broken: Arc<OnceLock<String>>,
     recent: RecentIds,
     buffer: Vec<u8>,
 }
@@ -149,7 +149,7 @@ impl Store {
             let bytes = fs::read(path).map_err(io_error("reading", path))?;
             let torn = scan(&bytes, |record| {
                 recovery.records += 1;
-                recent.insert(&record.id);
+                recent.remember(&record.id);
             });
             let Some((offset, reason)) = torn else {
                 continue;
@@ -181,12 +181,11 @@ impl Store {
         let store = Store {
             dir: dir.to_owned(),
             options,
-            segment,
+            segment: Arc::new(segment),
             segment_path: path,
             segment_index,
             segment_len,
-            released: 0,
-            broken: None,
+            broken: Arc::default(),
             recent,
             buffer: Vec::new(),
         };
@@ -207,9 +206,10 @@ impl Store {
         Ok((file, len))
     }
 
-    /// True if a record with this id was stored recently (within the dedup window).
+    /// True if a record with this id was written recently (within the dedup window) and the
+    /// store is intact.
     pub fn contains(&self, id: &str) -> bool {
-        self.recent.contains(id)
+        self.broken.get().is_none() && self.recent.contains(id)
     }
 
     /// Ids forgotten by the dedup window so far.
@@ -222,19 +222,32 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// An I/O failure (a full disk, a file size limit, a failing device); then none of
-    /// `records` may be considered stored, and the segment is cut back to where it was, so the
-    /// next append does not land behind a partial frame. [`StoreError::Broken`] if that cut
-    /// failed too: the store then refuses every write until it is opened again.
+    /// As for [`write`](Self::write) and [`PendingSync::run`]; then none of `records` may be
+    /// considered stored.
     pub fn append(&mut self, records: &[&Record]) -> Result<(), StoreError> {
-        if let Some(detail) = &self.broken {
+        self.write(records)?.run()
+    }
+
+    /// Writes `records` to the segment and remembers their ids, without waiting for the disk:
+    /// the returned [`PendingSync`] makes them durable, and nothing may be acked before it
+    /// succeeded. Syncs must run in the order of their writes.
+    ///
+    /// # Errors
+    ///
+    /// A failed write (a full disk, a file size limit, a failing device): the segment is cut back
+    /// to where it was, so that the next write does not land behind a partial frame (recovery
+    /// cuts the log at the first torn frame, and would drop what follows, acked or not).
+    /// [`StoreError::Broken`] once a sync failed or a cut back failed: every write is refused
+    /// until the store is opened again, whose recovery keeps every intact frame.
+    pub fn write(&mut self, records: &[&Record]) -> Result<PendingSync, StoreError> {
+        if let Some(detail) = self.broken.get() {
             return Err(StoreError::Broken {
                 path: self.segment_path.clone(),
                 detail: detail.clone(),
             });
         }
         if records.is_empty() {
-            return Ok(());
+            return Ok(PendingSync::new(|| Ok(())));
         }
         if self.segment_len >= self.options.segment_bytes {
             self.roll()?;
@@ -243,70 +256,89 @@ impl Store {
         for record in records {
             frame::encode(record, &mut self.buffer);
         }
-        let path = &self.segment_path;
-        let durable = self
-            .segment
-            .write_all(&self.buffer)
-            .map_err(io_error("writing", path))
-            .and_then(|()| {
-                self.segment
-                    .sync_data()
-                    .map_err(io_error("syncing", path))
-            });
-        if let Err(error) = durable {
+        if let Err(source) = (&*self.segment).write_all(&self.buffer) {
+            let error = StoreError::Io {
+                what: "writing",
+                path: self.segment_path.clone(),
+                source,
+            };
             self.cut_back(&error);
             return Err(error);
         }
+        let start = self.segment_len;
         self.segment_len += self.buffer.len() as u64;
-        self.release_synced_pages();
         for record in records {
-            self.recent.insert(&record.id);
+            self.recent.remember(&record.id);
         }
         // Do not keep a huge buffer around after one huge batch.
         if self.buffer.capacity() > 8 << 20 {
             self.buffer = Vec::new();
         }
-        Ok(())
+        Ok(self.sync_of(start, self.segment_len))
     }
 
-    /// Undoes whatever part of a failed write reached the segment. Without this, a later
-    /// successful append would follow a torn frame, and recovery, which cuts the log at the first
-    /// torn frame, would drop that append's acked records.
+    /// The `fdatasync` that makes bytes `start..end` of the current segment durable, then hands
+    /// their whole pages back to the kernel. The log is not read on the hot path, so cached pages
+    /// only crowd out other files; and writing into recycled pages costs far less CPU than into
+    /// fresh ones (4-5x less on the VMs we measure on). The partial last page stays cached (the
+    /// kernel keeps partial pages), so the next write does not read it back from disk.
+    ///
+    /// A failed `fdatasync` breaks the store: Linux may have marked the unwritten pages clean, so
+    /// a later sync could succeed without writing them (PostgreSQL's "fsyncgate").
+    fn sync_of(&self, start: u64, end: u64) -> PendingSync {
+        let segment = Arc::clone(&self.segment);
+        let path = self.segment_path.clone();
+        let broken = Arc::clone(&self.broken);
+        PendingSync::new(move || {
+            if let Err(source) = segment.sync_data() {
+                let error = StoreError::Io {
+                    what: "syncing",
+                    path,
+                    source,
+                };
+                tracing::error!(%error, "sync failed; refusing further writes until restart");
+                if broken.set(error.to_string()).is_err() {
+                    tracing::debug!("the store was already broken");
+                }
+                return Err(error);
+            }
+            let page = page_cache::page_size();
+            let (from, upto) = (start / page * page, end / page * page);
+            if upto > from {
+                page_cache::release(&segment, from, Some(upto - from));
+            }
+            Ok(())
+        })
+    }
+
+    /// Undoes whatever part of a failed write reached the segment.
     fn cut_back(&mut self, error: &StoreError) {
         let cut = self
             .segment
             .set_len(self.segment_len)
             .and_then(|()| self.segment.sync_data());
         match cut {
-            Ok(()) => tracing::warn!(%error, "write failed; segment cut back to its last durable length"),
+            Ok(()) => {
+                tracing::warn!(%error, "write failed; segment cut back to its last written length")
+            }
             Err(cut_error) => {
                 tracing::error!(%error, %cut_error, "write failed and the segment could not be cut back; refusing further writes");
-                self.broken = Some(format!("{error}; then cutting back: {cut_error}"));
+                if self
+                    .broken
+                    .set(format!("{error}; then cutting back: {cut_error}"))
+                    .is_err()
+                {
+                    tracing::debug!("the store was already broken");
+                }
             }
         }
     }
 
-    /// Hands the written and synced pages of the segment back to the kernel. The log is not
-    /// read on the hot path, so cached pages only crowd out other files; and writing into
-    /// recycled pages costs far less CPU than into fresh ones (4-5x less on the VMs we measure
-    /// on). The partial last page stays cached (the kernel keeps partial pages), so the next
-    /// append does not read it back from disk.
-    fn release_synced_pages(&mut self) {
-        let page = page_cache::page_size();
-        let upto = self.segment_len / page * page;
-        if upto > self.released {
-            page_cache::release(&self.segment, self.released, Some(upto - self.released));
-            self.released = upto;
-        }
-    }
-
     fn roll(&mut self) -> Result<(), StoreError> {
-        page_cache::release(&self.segment, self.released, None);
-        self.released = 0;
         self.segment_index += 1;
         let path = segment_path(&self.dir, self.segment_index);
         let (segment, len) = Self::open_segment(&self.dir, &path)?;
-        self.segment = segment;
+        self.segment = Arc::new(segment);
         self.segment_path = path;
         self.segment_len = len;
         Ok(())
@@ -320,8 +352,8 @@ impl RecordStore for Store {
 
     fn write_batch(&mut self, records: &[&Record]) -> Appended {
         // One write and one fdatasync: the batch is stored whole or not at all.
-        match self.append(records) {
-            Ok(()) => Appended::all(records.len(), Outcome::Stored),
+        match self.write(records) {
+            Ok(sync) => Appended::after_sync(records.len(), sync),
             Err(error) => Appended::all(records.len(), Outcome::Failed(Arc::new(error))),
         }
     }

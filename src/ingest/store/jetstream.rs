@@ -443,7 +443,7 @@ impl RecordStore for JetStreamStore {
         let outcomes = self.runtime.block_on(self.publish_batch(records));
         for (record, outcome) in records.iter().zip(&outcomes) {
             if outcome.is_stored() {
-                self.recent.insert(&record.id);
+                self.recent.remember(&record.id);
             }
         }
         Appended::new(outcomes)

@@ -10,11 +10,13 @@
 //!
 //! Characteristics of every store:
 //! - **Answers**: [`RecordStore::write_batch`] answers every record of the batch with an
-//!   [`Outcome`], in order; a record is acked to the client only on [`Outcome::Stored`] or
-//!   [`Outcome::Duplicate`].
-//! - **Backpressure**: the call returns only when every record is answered, so a slow store
-//!   stalls the writer, the bounded queue in front of it fills, and its
-//!   [`OverflowPolicy`](crate::sinks::OverflowPolicy) decides who waits or who is refused.
+//!   [`Outcome`], in order, final once [`Appended::finish`] returns them (the embedded store
+//!   leaves its `fdatasync` to `finish`); a record is acked to the client only on
+//!   [`Outcome::Stored`] or [`Outcome::Duplicate`].
+//! - **Backpressure**: the call returns only when the batch is written, and the writer holds at
+//!   most one batch waiting for `finish`, so a slow store stalls the writer, the bounded queue
+//!   in front of it fills, and its [`OverflowPolicy`](crate::sinks::OverflowPolicy) decides who
+//!   waits or who is refused.
 //! - **Idempotence**: [`RecordStore::contains`] answers repeats the writer does not need to
 //!   write again; the store's own dedup (the embedded store's window, JetStream's `Nats-Msg-Id`)
 //!   catches the rest.
@@ -28,7 +30,7 @@
 //! let mut store: Box<dyn RecordStore> = Box::new(store);
 //! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
 //! let appended = store.write_batch(&[&record]);
-//! assert!(matches!(appended.outcomes(), [Outcome::Stored]));
+//! assert!(matches!(appended.finish().unwrap()[..], [Outcome::Stored]));
 //! assert!(store.contains("r-1"));
 //! ```
 
@@ -90,7 +92,9 @@ pub enum StoreError {
     /// An earlier write failed and the segment could not be cut back to its last durable
     /// length: the store refuses writes rather than append behind a partial frame. Opening the
     /// store again (restarting the server) cuts the torn tail off.
-    #[error("segment {path} has a torn tail that could not be cut off ({detail}); restart to recover")]
+    #[error(
+        "segment {path} has a torn tail that could not be cut off ({detail}); restart to recover"
+    )]
     Broken {
         /// The segment.
         path: PathBuf,
@@ -128,34 +132,74 @@ impl Outcome {
     }
 }
 
-/// The answers to one [`RecordStore::write_batch`]: one [`Outcome`] per record, in order.
-#[derive(Debug, Clone)]
+/// Work left before a written batch is durable (the embedded store's `fdatasync`). The writer
+/// runs it on its second thread, so the next batch is written while this one reaches the disk.
+pub struct PendingSync(Box<dyn FnOnce() -> Result<(), StoreError> + Send>);
+
+impl PendingSync {
+    /// The work to do.
+    pub fn new(sync: impl FnOnce() -> Result<(), StoreError> + Send + 'static) -> Self {
+        PendingSync(Box::new(sync))
+    }
+
+    /// Does it; returns only when the batch is durable, or could not be made so.
+    ///
+    /// # Errors
+    ///
+    /// The store's error: then no record of the batch is stored.
+    pub fn run(self) -> Result<(), StoreError> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for PendingSync {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("PendingSync")
+    }
+}
+
+/// The answers to one [`RecordStore::write_batch`]: one [`Outcome`] per record, in order, which
+/// hold once [`finish`](Appended::finish) has returned them.
+#[derive(Debug)]
 #[must_use = "every record of a batch must be answered"]
 pub struct Appended {
     outcomes: Vec<Outcome>,
+    sync: Option<PendingSync>,
 }
 
 impl Appended {
-    /// One outcome per record, in the order of the batch.
+    /// One outcome per record, in the order of the batch, final as they are.
     pub fn new(outcomes: Vec<Outcome>) -> Self {
-        Appended { outcomes }
+        Appended {
+            outcomes,
+            sync: None,
+        }
     }
 
     /// The same outcome for each of `len` records (a store that writes a batch all or nothing).
     pub fn all(len: usize, outcome: Outcome) -> Self {
+        Appended::new(vec![outcome; len])
+    }
+
+    /// Each of `len` records stored once `sync` has succeeded.
+    pub fn after_sync(len: usize, sync: PendingSync) -> Self {
         Appended {
-            outcomes: vec![outcome; len],
+            outcomes: vec![Outcome::Stored; len],
+            sync: Some(sync),
         }
     }
 
-    /// The outcomes, in the order of the batch.
-    pub fn outcomes(&self) -> &[Outcome] {
-        &self.outcomes
-    }
-
-    /// The outcomes, by value.
-    pub fn into_outcomes(self) -> Vec<Outcome> {
-        self.outcomes
+    /// Waits until the batch is durable (if anything is left to do) and returns its outcomes,
+    /// in the order of the batch.
+    ///
+    /// # Errors
+    ///
+    /// The pending sync failed: no record of the batch is stored.
+    pub fn finish(self) -> Result<Vec<Outcome>, StoreError> {
+        if let Some(sync) = self.sync {
+            sync.run()?;
+        }
+        Ok(self.outcomes)
     }
 }
 
@@ -166,8 +210,10 @@ pub trait RecordStore: Send + 'static {
     /// writer acks it again without writing it.
     fn contains(&self, id: &str) -> bool;
 
-    /// Stores `records` (distinct ids, none of them [`contains`](Self::contains)ed) and returns
-    /// only when each of them is answered. Blocking.
+    /// Stores `records` (distinct ids, none of them [`contains`](Self::contains)ed). Blocking;
+    /// the outcomes hold once [`Appended::finish`] returns them. From the moment this returns,
+    /// [`contains`](Self::contains) may answer the ids as stored: the writer acks such a repeat
+    /// only after this batch's `finish` succeeded.
     fn write_batch(&mut self, records: &[&Record]) -> Appended;
 
     /// Ids forgotten by the local dedup window so far.

@@ -12,14 +12,15 @@ use hashbrown::HashTable;
 ///
 /// Every id is hashed once (SipHash with a random key: the ids come from clients) and its hash
 /// is kept beside it, so forgetting the oldest id neither hashes nor compares a string: the
-/// index holds sequence numbers, and the oldest one is found by its kept hash.
+/// index holds sequence numbers, and the oldest one is found by its kept hash. The newest id
+/// is copied into the oldest one's string, so a full window allocates nothing.
 #[derive(Debug)]
 pub struct RecentIds {
     /// Sequence numbers of the remembered ids, by hash.
     index: HashTable<u64>,
     /// The remembered ids with their hashes, oldest first; the id with sequence number `seq`
     /// is at `seq - first_seq`.
-    order: VecDeque<(u64, Box<str>)>,
+    order: VecDeque<(u64, String)>,
     first_seq: u64,
     hasher: RandomState,
     capacity: usize,
@@ -52,15 +53,15 @@ impl RecentIds {
             .is_some()
     }
 
-    /// Remembers `id`, forgetting the oldest id if the window is full. Returns false if it was
-    /// already remembered.
-    pub fn insert(&mut self, id: &str) -> bool {
+    /// Remembers `id` as the newest, forgetting the oldest id if the window is full. It does not
+    /// look for `id` first: callers remember the ids they just stored, having asked
+    /// [`contains`](Self::contains) before. An id remembered twice takes two places, which is
+    /// harmless: the window stays exact for every id in it.
+    pub fn remember(&mut self, id: &str) {
         let hash = self.hasher.hash_one(id);
-        if self.find(hash, id) {
-            return false;
-        }
+        let mut place = String::new();
         if self.order.len() == self.capacity
-            && let Some((oldest_hash, _)) = self.order.pop_front()
+            && let Some((oldest_hash, oldest_id)) = self.order.pop_front()
         {
             let oldest = self.first_seq;
             if let Ok(entry) = self.index.find_entry(oldest_hash, |&seq| seq == oldest) {
@@ -68,14 +69,15 @@ impl RecentIds {
             }
             self.first_seq += 1;
             self.forgotten += 1;
+            place = oldest_id;
+            place.clear();
         }
+        place.push_str(id);
         let seq = self.first_seq + self.order.len() as u64;
-        self.order.push_back((hash, id.into()));
+        self.order.push_back((hash, place));
         let (order, first_seq) = (&self.order, self.first_seq);
-        self.index.insert_unique(hash, seq, |&seq| {
-            order[(seq - first_seq) as usize].0
-        });
-        true
+        self.index
+            .insert_unique(hash, seq, |&seq| order[(seq - first_seq) as usize].0);
     }
 
     /// Ids forgotten to keep the window within its capacity. Deduplication is exact for a retry
@@ -102,10 +104,10 @@ mod tests {
     #[test]
     fn the_window_is_exact_until_it_forgets_and_counts_forgetting() {
         let mut recent = RecentIds::new(2);
-        assert!(recent.insert("a"));
-        assert!(!recent.insert("a"));
-        assert!(recent.insert("b"));
-        assert!(recent.insert("c"));
+        recent.remember("a");
+        recent.remember("b");
+        assert!(recent.contains("a") && recent.contains("b"));
+        recent.remember("c");
         assert!(!recent.contains("a"));
         assert!(recent.contains("b") && recent.contains("c"));
         assert_eq!(recent.forgotten(), 1);
@@ -116,16 +118,29 @@ mod tests {
     fn a_window_that_forgets_many_times_stays_exact() {
         let mut recent = RecentIds::new(1000);
         for index in 0..10_000_u32 {
-            assert!(recent.insert(&format!("id-{index}")));
-            // The window holds exactly the last 1000 ids inserted.
-            if index % 97 == 0 {
-                let oldest = index.saturating_sub(999);
-                assert!(recent.contains(&format!("id-{oldest}")));
-                assert!(index < 1000 || !recent.contains(&format!("id-{}", oldest - 1)));
-                assert!(!recent.insert(&format!("id-{index}")));
-            }
+            assert!(!recent.contains(&format!("id-{index}")));
+            recent.remember(&format!("id-{index}"));
+            // The window holds exactly the last 1000 ids remembered.
+            let oldest = index.saturating_sub(999);
+            assert!(recent.contains(&format!("id-{oldest}")));
+            assert!(recent.contains(&format!("id-{index}")));
+            assert!(index < 1000 || !recent.contains(&format!("id-{}", oldest - 1)));
         }
         assert_eq!(recent.len(), 1000);
         assert_eq!(recent.forgotten(), 9000);
+    }
+
+    #[test]
+    fn an_id_remembered_twice_stays_until_its_second_place_is_forgotten() {
+        let mut recent = RecentIds::new(3);
+        for id in ["a", "b", "a", "c"] {
+            recent.remember(id);
+        }
+        // The first "a" is forgotten, the second keeps it.
+        assert!(recent.contains("a"));
+        recent.remember("d");
+        recent.remember("e");
+        assert!(!recent.contains("a"));
+        assert!(recent.contains("c") && recent.contains("d") && recent.contains("e"));
     }
 }
