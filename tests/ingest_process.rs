@@ -1,5 +1,6 @@
 //! The `sluicegate ingest` binary as operators run it: killed with SIGKILL mid-load it loses no
-//! acked record; SIGTERM drains and exits 0; /metrics serves the counters; `verify` reads back.
+//! acked record; a full disk rejects with a reason and loses nothing acked; SIGTERM drains and
+//! exits 0; /metrics serves the counters; `verify` reads back.
 
 mod ingest_support;
 
@@ -10,8 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ingest_support::*;
+use sluicegate::ingest::proto::Reason;
 use sluicegate::ingest::proto::ingest_client::IngestClient;
-use sluicegate::ingest::store::read_dir;
+use sluicegate::ingest::store::{frame, read_dir};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -25,7 +27,8 @@ fn free_port() -> SocketAddr {
 /// Starts `sluicegate ingest serve` and reads the address it prints.
 async fn serve(dir: &Path, metrics: Option<SocketAddr>) -> (Child, SocketAddr) {
     let metrics = metrics.map_or("off".to_owned(), |addr| addr.to_string());
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "ingest",
             "serve",
@@ -36,7 +39,13 @@ async fn serve(dir: &Path, metrics: Option<SocketAddr>) -> (Child, SocketAddr) {
         ])
         .args(["--store-delay-ms", "1", "--metrics-listen", &metrics])
         .arg("--data-dir")
-        .arg(dir)
+        .arg(dir);
+    listening(command).await
+}
+
+/// Starts a server command and reads the address it prints.
+async fn listening(mut command: Command) -> (Child, SocketAddr) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -55,6 +64,21 @@ async fn serve(dir: &Path, metrics: Option<SocketAddr>) -> (Child, SocketAddr) {
         .parse()
         .unwrap();
     (child, addr)
+}
+
+/// Stops a server with SIGTERM and checks that it drained and exited 0.
+async fn terminate(mut child: Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
 }
 
 async fn scrape(addr: SocketAddr) -> String {
@@ -133,17 +157,7 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
     assert_eq!(answered, all.len());
 
     // SIGTERM drains and exits 0.
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(PATIENCE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "{exit:?}");
+    terminate(child).await;
 
     let verify = Command::new(BIN)
         .args(["ingest", "verify", "--dump", "--data-dir"])
@@ -158,4 +172,97 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
     assert_eq!(contents.torn_tail, None);
     let distinct: HashSet<_> = contents.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(distinct.len(), all.len());
+}
+
+/// A disk that fills up mid-write, played by a file size limit (`prlimit --fsize`, with SIGXFSZ
+/// ignored so that writes fail with EFBIG as they would with ENOSPC). Batches of 100 records
+/// land at multiples of 100 frames; the limit sits half a batch past the third, so the fourth
+/// batch is written halfway and fails. The store must cut that half batch off: the single
+/// records that still fit after it are acked, and had they landed behind the torn half batch,
+/// recovery (which cuts the log at the first torn frame) would have dropped them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = ids("full", 1000..1410);
+    let mut one_frame = Vec::new();
+    frame::encode(&record(&all[0]), &mut one_frame);
+    let batch_bytes = 100 * one_frame.len();
+    let limit = 3 * batch_bytes + batch_bytes / 2;
+
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", r#"trap "" XFSZ; exec prlimit --fsize="$0" -- "$@""#])
+        .arg(limit.to_string())
+        .arg(BIN)
+        .args(["ingest", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--batch-records", "100", "--group-batches", "1"])
+        .args(["--metrics-listen", "off", "--data-dir"])
+        .arg(dir.path());
+    let (child, addr) = listening(command).await;
+    let mut client = IngestClient::new(channel(addr).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let mut stored = Vec::new();
+    // Four whole batches: three fit, the fourth is cut off by the limit.
+    for (index, batch) in all[..400].chunks(100).enumerate() {
+        stream.send_ids(batch).await;
+        let answers = stream.answers(batch.len()).await;
+        if index < 3 {
+            assert_eq!(answers.stored, batch, "batch {index} fits");
+        } else {
+            assert!(answers.stored.is_empty(), "{answers:?}");
+            assert_eq!(answers.rejected.len(), 100);
+            for rejection in &answers.rejected {
+                assert_eq!(rejection.reason, Reason::StoreFailed as i32);
+                assert!(
+                    rejection.detail.contains("File too large"),
+                    "{}",
+                    rejection.detail
+                );
+            }
+        }
+        stored.extend(answers.stored);
+    }
+    // Half a batch of space is left: 50 single records fit, the rest are rejected.
+    for (index, id) in all[400..].iter().enumerate() {
+        stream.send_ids(std::slice::from_ref(id)).await;
+        let answers = stream.answers(1).await;
+        if index < 50 {
+            assert_eq!(answers.stored, [id.clone()], "single record {index} fits");
+        } else {
+            assert_eq!(
+                answers.rejected.len(),
+                1,
+                "single record {index}: {answers:?}"
+            );
+        }
+        stored.extend(answers.stored);
+    }
+    stream.close();
+    assert!(stream.until_end().await.ended_cleanly());
+    terminate(child).await;
+
+    // Exactly the acked records, intact, with nothing torn in between.
+    let contents = read_dir(dir.path()).unwrap();
+    assert_eq!(contents.torn_tail, None);
+    let on_disk: Vec<String> = contents.records.into_iter().map(|r| r.id).collect();
+    assert_eq!(on_disk, stored);
+
+    // With space again, a retry of everything stores each record once.
+    let (child, addr) = serve(dir.path(), None).await;
+    let mut client = IngestClient::new(channel(addr).await);
+    let mut stream = RawStream::open(&mut client).await;
+    for chunk in all.chunks(100) {
+        stream.send_ids(chunk).await;
+        let answers = stream.answers(chunk.len()).await;
+        assert_eq!(answers.stored, chunk);
+    }
+    terminate(child).await;
+    let on_disk: Vec<String> = read_dir(dir.path())
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(on_disk.len(), all.len());
+    assert_eq!(on_disk.iter().collect::<HashSet<_>>().len(), all.len());
 }
