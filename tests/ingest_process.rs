@@ -144,7 +144,7 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
     assert!(missing.is_empty(), "acked but lost: {missing:?}");
 
     // Restart on the same directory and retry everything: stored once each.
-    let (mut child, addr) = serve(dir.path(), None).await;
+    let (child, addr) = serve(dir.path(), None).await;
     let mut client = IngestClient::new(channel(addr).await);
     let mut stream = RawStream::open(&mut client).await;
     let mut answered = 0;
@@ -227,7 +227,11 @@ async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
         stream.send_ids(std::slice::from_ref(id)).await;
         let answers = stream.answers(1).await;
         if index < 50 {
-            assert_eq!(answers.stored, [id.clone()], "single record {index} fits");
+            assert_eq!(
+                answers.stored,
+                std::slice::from_ref(id),
+                "single record {index} fits"
+            );
         } else {
             assert_eq!(
                 answers.rejected.len(),
