@@ -1,99 +1,121 @@
 //! The window of recently stored ids that makes retries idempotent.
 
-use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
-/// The ids of the last `capacity` distinct records stored, with the same contract as the
-/// pipeline's `dedup_by_key`: exact within the window, bounded memory, and every forgotten id
+/// The ids of the most recently stored records, with the same contract as the pipeline's
+/// `dedup_by_key`: exact for the last `capacity` ids, bounded memory, and every forgotten id
 /// counted. It lives in the store writer rather than in the stream because a repeat must be
 /// *answered* (acked again), not silently dropped.
 ///
-/// Every id is hashed once (SipHash with a random key: the ids come from clients) and its hash
-/// is kept beside it, so forgetting the oldest id neither hashes nor compares a string: the
-/// index holds sequence numbers, and the oldest one is found by its kept hash. The newest id
-/// is copied into the oldest one's string, so a full window allocates nothing.
+/// Two generations of up to `capacity` ids each: new ids go into the current one, and when it
+/// is full, the previous one is forgotten whole and the current one takes its place. So the
+/// window always holds the last `capacity` ids and at most `2 * capacity`, and forgetting costs
+/// no per-id work on the hot path: evicting the oldest id one at a time meant a cache miss into
+/// a cold part of a large table for every record stored. Each generation keeps its ids in one
+/// string (no allocation per id) and an index of their places, by hash (SipHash with a random
+/// key: the ids come from clients).
 #[derive(Debug)]
 pub struct RecentIds {
-    /// Sequence numbers of the remembered ids, by hash.
-    index: HashTable<u64>,
-    /// The remembered ids with their hashes, oldest first; the id with sequence number `seq`
-    /// is at `seq - first_seq`.
-    order: VecDeque<(u64, String)>,
-    first_seq: u64,
-    hasher: RandomState,
+    current: Generation,
+    previous: Generation,
     capacity: usize,
+    hasher: RandomState,
     forgotten: u64,
 }
 
+/// Up to `capacity` ids, one after another in `text`, found through `index`.
+#[derive(Debug, Default)]
+struct Generation {
+    index: HashTable<Place>,
+    text: String,
+}
+
+/// Where one id is in its generation's text, and its hash (to grow the index without hashing
+/// again).
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    hash: u64,
+    start: usize,
+    end: usize,
+}
+
+impl Generation {
+    fn contains(&self, hash: u64, id: &str) -> bool {
+        self.index
+            .find(hash, |place| &self.text[place.start..place.end] == id)
+            .is_some()
+    }
+
+    fn insert(&mut self, hash: u64, id: &str) {
+        let start = self.text.len();
+        self.text.push_str(id);
+        let place = Place {
+            hash,
+            start,
+            end: self.text.len(),
+        };
+        self.index.insert_unique(hash, place, |place| place.hash);
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Forgets every id, keeping the allocations for the next generation.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.text.clear();
+    }
+}
+
 impl RecentIds {
-    /// An empty window of `capacity` ids (at least 1).
+    /// An empty window that always holds the last `capacity` ids (at least 1).
     pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
         RecentIds {
-            index: HashTable::with_capacity(capacity.min(1 << 16)),
-            order: VecDeque::with_capacity(capacity.min(1 << 16)),
-            first_seq: 0,
+            current: Generation::default(),
+            previous: Generation::default(),
+            capacity: capacity.max(1),
             hasher: RandomState::new(),
-            capacity,
             forgotten: 0,
         }
     }
 
     /// True if `id` is in the window.
     pub fn contains(&self, id: &str) -> bool {
-        self.find(self.hasher.hash_one(id), id)
-    }
-
-    fn find(&self, hash: u64, id: &str) -> bool {
-        let (order, first_seq) = (&self.order, self.first_seq);
-        self.index
-            .find(hash, |&seq| &*order[(seq - first_seq) as usize].1 == id)
-            .is_some()
-    }
-
-    /// Remembers `id` as the newest, forgetting the oldest id if the window is full. It does not
-    /// look for `id` first: callers remember the ids they just stored, having asked
-    /// [`contains`](Self::contains) before. An id remembered twice takes two places, which is
-    /// harmless: the window stays exact for every id in it.
-    pub fn remember(&mut self, id: &str) {
         let hash = self.hasher.hash_one(id);
-        let mut place = String::new();
-        if self.order.len() == self.capacity
-            && let Some((oldest_hash, oldest_id)) = self.order.pop_front()
-        {
-            let oldest = self.first_seq;
-            if let Ok(entry) = self.index.find_entry(oldest_hash, |&seq| seq == oldest) {
-                entry.remove();
-            }
-            self.first_seq += 1;
-            self.forgotten += 1;
-            place = oldest_id;
-            place.clear();
-        }
-        place.push_str(id);
-        let seq = self.first_seq + self.order.len() as u64;
-        self.order.push_back((hash, place));
-        let (order, first_seq) = (&self.order, self.first_seq);
-        self.index
-            .insert_unique(hash, seq, |&seq| order[(seq - first_seq) as usize].0);
+        self.current.contains(hash, id) || self.previous.contains(hash, id)
     }
 
-    /// Ids forgotten to keep the window within its capacity. Deduplication is exact for a retry
-    /// that arrives within `capacity` distinct ids of the original.
+    /// Remembers `id` as the newest. It does not look for `id` first: callers remember the ids
+    /// they just stored, having asked [`contains`](Self::contains) before. An id remembered
+    /// twice takes two places, which is harmless: the window stays exact for every id in it.
+    pub fn remember(&mut self, id: &str) {
+        if self.current.len() >= self.capacity {
+            self.forgotten += self.previous.len() as u64;
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
+        }
+        let hash = self.hasher.hash_one(id);
+        self.current.insert(hash, id);
+    }
+
+    /// Ids forgotten so far. Deduplication is exact for a retry that arrives within `capacity`
+    /// ids of the original.
     pub fn forgotten(&self) -> u64 {
         self.forgotten
     }
 
-    /// Ids remembered now.
+    /// Ids remembered now: at least the last `capacity` (once that many were remembered), at
+    /// most `2 * capacity`.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.current.len() + self.previous.len()
     }
 
     /// True if no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
 }
 
@@ -102,45 +124,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_window_is_exact_until_it_forgets_and_counts_forgetting() {
+    fn the_window_holds_the_last_capacity_ids_and_counts_what_it_forgets() {
         let mut recent = RecentIds::new(2);
-        recent.remember("a");
-        recent.remember("b");
-        assert!(recent.contains("a") && recent.contains("b"));
-        recent.remember("c");
-        assert!(!recent.contains("a"));
-        assert!(recent.contains("b") && recent.contains("c"));
-        assert_eq!(recent.forgotten(), 1);
-        assert_eq!(recent.len(), 2);
+        for id in ["a", "b", "c"] {
+            recent.remember(id);
+        }
+        // "c" started a new generation; "a" and "b" are the previous one.
+        assert!(recent.contains("a") && recent.contains("b") && recent.contains("c"));
+        recent.remember("d");
+        recent.remember("e");
+        // "e" started a third generation: the first ("a", "b") is forgotten.
+        assert!(!recent.contains("a") && !recent.contains("b"));
+        assert!(recent.contains("c") && recent.contains("d") && recent.contains("e"));
+        assert_eq!(recent.forgotten(), 2);
+        assert_eq!(recent.len(), 3);
     }
 
     #[test]
-    fn a_window_that_forgets_many_times_stays_exact() {
+    fn a_window_that_forgets_many_times_stays_exact_for_the_last_capacity_ids() {
         let mut recent = RecentIds::new(1000);
         for index in 0..10_000_u32 {
             assert!(!recent.contains(&format!("id-{index}")));
             recent.remember(&format!("id-{index}"));
-            // The window holds exactly the last 1000 ids remembered.
-            let oldest = index.saturating_sub(999);
-            assert!(recent.contains(&format!("id-{oldest}")));
-            assert!(recent.contains(&format!("id-{index}")));
-            assert!(index < 1000 || !recent.contains(&format!("id-{}", oldest - 1)));
+            // Every one of the last 1000 ids is there; none older than 2000 is.
+            for back in [0, 1, 500, 999] {
+                if let Some(old) = index.checked_sub(back) {
+                    assert!(recent.contains(&format!("id-{old}")), "id-{old} at {index}");
+                }
+            }
+            if let Some(old) = index.checked_sub(2000) {
+                assert!(!recent.contains(&format!("id-{old}")));
+            }
+            assert!(recent.len() <= 2000);
+            assert_eq!(
+                recent.forgotten() + recent.len() as u64,
+                u64::from(index) + 1
+            );
         }
-        assert_eq!(recent.len(), 1000);
-        assert_eq!(recent.forgotten(), 9000);
     }
 
     #[test]
     fn an_id_remembered_twice_stays_until_its_second_place_is_forgotten() {
-        let mut recent = RecentIds::new(3);
+        let mut recent = RecentIds::new(2);
         for id in ["a", "b", "a", "c"] {
             recent.remember(id);
         }
-        // The first "a" is forgotten, the second keeps it.
-        assert!(recent.contains("a"));
         recent.remember("d");
+        // Generations: ["a", "c"] and ["d"]; the first "a" is forgotten, the second keeps it.
+        assert!(recent.contains("a"));
         recent.remember("e");
+        recent.remember("f");
         assert!(!recent.contains("a"));
-        assert!(recent.contains("c") && recent.contains("d") && recent.contains("e"));
+        assert!(recent.contains("e") && recent.contains("f"));
     }
 }
