@@ -104,7 +104,8 @@ pub struct ServeArgs {
     /// Records a stream may have unanswered (its flow credits).
     #[arg(long, env = "SLUICEGATE_INGEST_CREDITS", default_value_t = 4096)]
     pub credits: usize,
-    /// Recently stored ids remembered so that a retried record is stored once.
+    /// Recently stored ids remembered so that a retried record is stored once: always the last
+    /// N, at most 2N.
     #[arg(
         long,
         env = "SLUICEGATE_INGEST_DEDUP_WINDOW",

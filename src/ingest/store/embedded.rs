@@ -43,7 +43,8 @@ fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 pub struct StoreOptions {
     /// A segment is closed and a new one started once it holds this many bytes.
     pub segment_bytes: u64,
-    /// How many recently stored ids are remembered to make retries idempotent.
+    /// How many recently stored ids are remembered (at least; at most twice as many) to make
+    /// retries idempotent.
     pub dedup_window: usize,
 }
 
