@@ -69,6 +69,11 @@ impl Answer {
         });
     }
 
+    /// Makes room for `records` more stored ids at once (the writer knows each batch's size).
+    pub fn reserve(&mut self, records: usize) {
+        self.response.stored_ids.reserve(records);
+    }
+
     /// Records answered so far.
     pub fn len(&self) -> usize {
         self.response.stored_ids.len() + self.response.rejected.len()

@@ -13,13 +13,14 @@
 //! `finish` has failed, every later group fails too, so a repeat is never acked on the strength
 //! of a write that did not become durable.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use hashbrown::HashTable;
 
 use crate::ingest::proto::{Reason, Record};
 use crate::ingest::reply::{Answer, PendingBatch, Replies};
@@ -68,6 +69,7 @@ pub fn run(
                 }
             })
             .expect("cannot start the store writer's answer thread");
+        let mut group_ids = GroupIds::default();
         loop {
             let queued = groups.get_ref().len() as u64;
             counters
@@ -76,7 +78,7 @@ pub fn run(
             let Some(group) = futures::executor::block_on(groups.next()) else {
                 break;
             };
-            let written = write_group(store.as_mut(), group, options, &counters);
+            let written = write_group(store.as_mut(), group, &mut group_ids, options, &counters);
             if written_tx.send(written).is_err() {
                 // Only if the answer thread panicked; the scope then reports it.
                 break;
@@ -100,30 +102,55 @@ struct Written {
     started: Instant,
 }
 
+/// The ids of the group being written, to find repeats within it. Kept from group to group, so
+/// that its table is allocated once rather than for every group (a fresh table of a few
+/// thousand entries is fresh memory: page faults and cache misses on every group).
+#[derive(Default)]
+struct GroupIds {
+    /// Index in the write, by hash of the id.
+    index: HashTable<usize>,
+    /// The hash of each record in the write, to grow the index without hashing again.
+    hashes: Vec<u64>,
+    hasher: RandomState,
+}
+
 /// Writes each id of `group` once, and none written recently.
 fn write_group(
     store: &mut dyn RecordStore,
     group: Vec<PendingBatch>,
+    group_ids: &mut GroupIds,
     options: WriterOptions,
     counters: &Counters,
 ) -> Written {
     let total: usize = group.iter().map(PendingBatch::len).sum();
-    let mut first_copy: HashMap<&str, usize> = HashMap::with_capacity(total);
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(total);
     let mut to_write: Vec<&Record> = Vec::with_capacity(total);
+    let GroupIds {
+        index,
+        hashes,
+        hasher,
+    } = group_ids;
+    index.clear();
+    hashes.clear();
     for record in group.iter().flat_map(|batch| &batch.records) {
         let id = record.id.as_str();
         if store.contains(id) {
             slots.push(None);
             continue;
         }
-        let slot = *first_copy.entry(id).or_insert_with(|| {
-            to_write.push(record);
-            to_write.len() - 1
-        });
+        let hash = hasher.hash_one(id);
+        let slot = match index.find(hash, |&slot| to_write[slot].id == id) {
+            Some(&slot) => slot,
+            None => {
+                to_write.push(record);
+                hashes.push(hash);
+                let slot = to_write.len() - 1;
+                index.insert_unique(hash, slot, |&slot| hashes[slot]);
+                slot
+            }
+        };
         slots.push(Some(slot));
     }
-    drop(first_copy);
     let started = Instant::now();
     let appended = store.write_batch(&to_write);
     Counters::add(&counters.store_writes, 1);
@@ -210,6 +237,7 @@ fn answer_group(
     let mut slots = slots.into_iter();
     for batch in group {
         let answer = answers.of(&batch.replies);
+        answer.reserve(batch.len());
         for record in batch.records {
             // One slot per record, in the same order as the write.
             let outcome = match slots.next().flatten() {
@@ -295,7 +323,13 @@ mod tests {
         };
         let counters = Counters::default();
         Answering::default().answer(
-            write_group(&mut store, group, options, &counters),
+            write_group(
+                &mut store,
+                group,
+                &mut GroupIds::default(),
+                options,
+                &counters,
+            ),
             &counters,
         );
         drop((one, two));

@@ -9,96 +9,107 @@ use hashbrown::HashTable;
 /// counted. It lives in the store writer rather than in the stream because a repeat must be
 /// *answered* (acked again), not silently dropped.
 ///
-/// Two generations of up to `capacity` ids each: new ids go into the current one, and when it
-/// is full, the previous one is forgotten whole and the current one takes its place. So the
-/// window always holds the last `capacity` ids and at most `2 * capacity`, and forgetting costs
-/// no per-id work on the hot path: evicting the oldest id one at a time meant a cache miss into
-/// a cold part of a large table for every record stored. Each generation keeps its ids in one
-/// string (no allocation per id) and an index of their places, by hash (SipHash with a random
-/// key: the ids come from clients).
+/// Ids are remembered in generations of `capacity`: when the current generation is full, the
+/// one before it is forgotten whole (one sequential pass over the index) and a new one starts.
+/// So the window always holds the last `capacity` ids and at most `2 * capacity`, and the hot
+/// path does no per-id eviction: evicting the oldest id one at a time meant a cache miss into a
+/// cold part of a large table for every record stored. One index serves both generations, so a
+/// lookup is one probe; each generation keeps its ids in one string (no allocation per id).
+/// Hashes are SipHash with a random key: the ids come from clients.
 #[derive(Debug)]
 pub struct RecentIds {
-    current: Generation,
-    previous: Generation,
+    /// Where each remembered id is, by hash.
+    index: HashTable<Place>,
+    /// The ids of the current generation and of the one before, by generation parity.
+    texts: [String; 2],
+    generation: u64,
+    /// Ids remembered in the current generation.
+    current_len: usize,
     capacity: usize,
     hasher: RandomState,
     forgotten: u64,
 }
 
-/// Up to `capacity` ids, one after another in `text`, found through `index`.
-#[derive(Debug, Default)]
-struct Generation {
-    index: HashTable<Place>,
-    text: String,
-}
-
-/// Where one id is in its generation's text, and its hash (to grow the index without hashing
-/// again).
+/// Where one id is: its range in its generation's text. Twelve bytes, so that the index of a
+/// large window stays small (hashes are computed again from the text when the index grows).
 #[derive(Debug, Clone, Copy)]
 struct Place {
-    hash: u64,
-    start: usize,
-    end: usize,
-}
-
-impl Generation {
-    fn contains(&self, hash: u64, id: &str) -> bool {
-        self.index
-            .find(hash, |place| &self.text[place.start..place.end] == id)
-            .is_some()
-    }
-
-    fn insert(&mut self, hash: u64, id: &str) {
-        let start = self.text.len();
-        self.text.push_str(id);
-        let place = Place {
-            hash,
-            start,
-            end: self.text.len(),
-        };
-        self.index.insert_unique(hash, place, |place| place.hash);
-    }
-
-    fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    /// Forgets every id, keeping the allocations for the next generation.
-    fn clear(&mut self) {
-        self.index.clear();
-        self.text.clear();
-    }
+    start: u32,
+    len: u32,
+    /// The generation's parity: which of the two texts.
+    parity: u8,
 }
 
 impl RecentIds {
     /// An empty window that always holds the last `capacity` ids (at least 1).
     pub fn new(capacity: usize) -> Self {
         RecentIds {
-            current: Generation::default(),
-            previous: Generation::default(),
+            index: HashTable::new(),
+            texts: [String::new(), String::new()],
+            generation: 0,
+            current_len: 0,
             capacity: capacity.max(1),
             hasher: RandomState::new(),
             forgotten: 0,
         }
     }
 
+    fn text<'a>(texts: &'a [String; 2], place: &Place) -> &'a str {
+        let start = place.start as usize;
+        &texts[usize::from(place.parity)][start..start + place.len as usize]
+    }
+
+    fn parity(&self) -> u8 {
+        (self.generation & 1) as u8
+    }
+
     /// True if `id` is in the window.
     pub fn contains(&self, id: &str) -> bool {
         let hash = self.hasher.hash_one(id);
-        self.current.contains(hash, id) || self.previous.contains(hash, id)
+        self.index
+            .find(hash, |place| Self::text(&self.texts, place) == id)
+            .is_some()
     }
 
     /// Remembers `id` as the newest. It does not look for `id` first: callers remember the ids
     /// they just stored, having asked [`contains`](Self::contains) before. An id remembered
     /// twice takes two places, which is harmless: the window stays exact for every id in it.
     pub fn remember(&mut self, id: &str) {
-        if self.current.len() >= self.capacity {
-            self.forgotten += self.previous.len() as u64;
-            std::mem::swap(&mut self.current, &mut self.previous);
-            self.current.clear();
+        let parity = usize::from(self.parity());
+        // A text holds up to 4 GiB (u32 places): a window of huge ids starts generations early.
+        let full_text = self.texts[parity].len() + id.len() > u32::MAX as usize;
+        if self.current_len >= self.capacity || full_text {
+            self.next_generation();
         }
+        let Ok(len) = u32::try_from(id.len()) else {
+            // An id of 4 GiB or more cannot be a record id (ingest takes at most 256 bytes).
+            return;
+        };
         let hash = self.hasher.hash_one(id);
-        self.current.insert(hash, id);
+        let parity = self.parity();
+        let text = &mut self.texts[usize::from(parity)];
+        let place = Place {
+            start: text.len() as u32,
+            len,
+            parity,
+        };
+        text.push_str(id);
+        let (texts, hasher) = (&self.texts, &self.hasher);
+        self.index.insert_unique(hash, place, |place| {
+            hasher.hash_one(Self::text(texts, place))
+        });
+        self.current_len += 1;
+    }
+
+    /// Forgets the generation before the current one and starts a new one in its text.
+    fn next_generation(&mut self) {
+        let before = self.index.len();
+        let current = self.parity();
+        self.index.retain(|place| place.parity == current);
+        self.forgotten += (before - self.index.len()) as u64;
+        self.generation += 1;
+        self.texts[usize::from(self.parity())].clear();
+        self.current_len = 0;
     }
 
     /// Ids forgotten so far. Deduplication is exact for a retry that arrives within `capacity`
@@ -110,12 +121,12 @@ impl RecentIds {
     /// Ids remembered now: at least the last `capacity` (once that many were remembered), at
     /// most `2 * capacity`.
     pub fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
+        self.index.len()
     }
 
     /// True if no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.index.is_empty()
     }
 }
 
