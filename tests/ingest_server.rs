@@ -59,6 +59,46 @@ async fn acks_follow_the_records_in_order_and_the_store_holds_them_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_statistics_are_current_while_a_store_write_is_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.batch_records = 10;
+    config.capacity = 20;
+    config.group_batches = 1;
+    // Long enough that the first write is still stuck while the queue fills behind it.
+    config.store_delay = Duration::from_millis(1000);
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let sent = ids("stuck", 0..30);
+    let started = tokio::time::Instant::now();
+    stream.send_ids(&sent).await;
+    // The writer takes the first batch and is stuck in it; the other two fill the queue. The
+    // statistics must say so now, not after the write.
+    let full = async {
+        loop {
+            let stats = server.stats();
+            if stats.queue.delivered == 1 && stats.queue.len == 2 {
+                return stats;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let stats = tokio::time::timeout(PATIENCE, full)
+        .await
+        .expect("the queue fills");
+    // Seen during the first write, before anything was answered: a snapshot taken by the
+    // writer after each write would show the full queue only once that write's second is over.
+    assert!(started.elapsed() < Duration::from_millis(500), "seen late");
+    assert_eq!((stats.queue.queued, stats.stored), (3, 0), "{stats:?}");
+    let answers = stream.answers(sent.len()).await;
+    assert_eq!(answers.stored, sent);
+    server.shutdown();
+    let stats = server.wait().await.unwrap().stats;
+    assert_eq!((stats.queue.len, stats.store_writes), (0, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity() {
     let dir = tempfile::tempdir().unwrap();
     let batch = 16;
@@ -99,8 +139,8 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
     assert!(stats.queue_high_water <= stats.queue_capacity, "{stats:?}");
     assert!(stats.queue_capacity as usize * batch <= config.capacity);
     // Queue + per stream (a batch forming, one waiting to enter the queue, one request read)
-    // + the writer's group.
-    let bound = (config.capacity + streams * 3 * batch + batch) as u64;
+    // + the writer's groups (one being written, one waiting for its sync, one being answered).
+    let bound = (config.capacity + streams * 3 * batch + 3 * batch) as u64;
     assert!(
         held_max <= bound,
         "held {held_max} > {bound}: the server read ahead"

@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::ingest::config::{ServerConfig, StoreTarget};
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
+use crate::ingest::reply::PendingBatch;
 use crate::ingest::service::{Entry, IngestService};
 use crate::ingest::stats::{Counters, IngestStats};
 use crate::ingest::store::{
@@ -23,7 +24,7 @@ use crate::ingest::store::{
 };
 use crate::ingest::stream::StreamContext;
 use crate::ingest::writer::{self, WriterOptions};
-use crate::sinks::{SinkStats, bounded};
+use crate::sinks::{SinkObserver, bounded};
 
 /// The gRPC service name, as health checks and reflection know it.
 pub const SERVICE_NAME: &str = "sluicegate.ingest.v1.Ingest";
@@ -73,7 +74,7 @@ pub struct RunningServer {
     recovery: Recovery,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
-    queue_stats: Arc<Mutex<SinkStats>>,
+    queue: SinkObserver<PendingBatch>,
     queue_capacity: usize,
     task: JoinHandle<Result<DrainReport, ServeError>>,
 }
@@ -89,13 +90,9 @@ impl RunningServer {
         &self.recovery
     }
 
-    /// The counters now (the queue's as of the writer's last write).
+    /// The counters now.
     pub fn stats(&self) -> IngestStats {
-        let queue = *self
-            .queue_stats
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        IngestStats::read(&self.counters, queue, self.queue_capacity)
+        IngestStats::read(&self.counters, self.queue.stats(), self.queue_capacity)
     }
 
     /// Starts a graceful shutdown: health turns NOT_SERVING, no new connections or streams are
@@ -181,19 +178,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     }
 
     let counters = Arc::new(Counters::default());
-    let queue_stats = Arc::new(Mutex::new(SinkStats::default()));
     let queue_capacity = config.queue_batches();
     let (queue, queue_stream) = bounded(queue_capacity, config.policy);
+    let observer = queue.observer();
     let writer_options = WriterOptions {
         group_batches: config.group_batches,
         store_delay: config.store_delay,
-        queue_capacity,
     };
     let writer = {
         let counters = Arc::clone(&counters);
-        let queue_stats = Arc::clone(&queue_stats);
         tokio::task::spawn_blocking(move || {
-            writer::run(store, queue_stream, writer_options, counters, queue_stats)
+            writer::run(store, queue_stream, writer_options, counters)
         })
     };
 
@@ -216,7 +211,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         writer,
         shutdown.clone(),
         Arc::clone(&counters),
-        Arc::clone(&queue_stats),
+        observer.clone(),
     ));
     tracing::info!(%addr, "ingest server listening");
     Ok(RunningServer {
@@ -224,7 +219,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         recovery,
         shutdown,
         counters,
-        queue_stats,
+        queue: observer,
         queue_capacity,
         task,
     })
@@ -239,8 +234,13 @@ async fn serve(
     writer: JoinHandle<Box<dyn RecordStore>>,
     shutdown: CancellationToken,
     counters: Arc<Counters>,
-    queue_stats: Arc<Mutex<SinkStats>>,
+    queue: SinkObserver<PendingBatch>,
 ) -> Result<DrainReport, ServeError> {
+    let metrics = tokio::spawn(publish_metrics(
+        Arc::clone(&counters),
+        queue.clone(),
+        config.queue_batches(),
+    ));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -361,10 +361,26 @@ async fn serve(
             tracing::warn!("the store writer did not finish in time");
         }
     }
-    let queue = *queue_stats.lock().unwrap_or_else(PoisonError::into_inner);
-    let stats = IngestStats::read(&counters, queue, config.queue_batches());
+    metrics.abort();
+    let stats = IngestStats::read(&counters, queue.stats(), config.queue_batches());
+    stats.publish();
     tracing::info!(?stats, drained, "ingest server stopped");
     Ok(DrainReport { drained, stats })
+}
+
+/// Publishes the counters as Prometheus gauges every second: from here rather than from the
+/// store writer, so that they stay fresh while a write is stuck (a slow or failing disk).
+async fn publish_metrics(
+    counters: Arc<Counters>,
+    queue: SinkObserver<PendingBatch>,
+    queue_capacity: usize,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        IngestStats::read(&counters, queue.stats(), queue_capacity).publish();
+    }
 }
 
 /// What a drain takes down: the service's way in, and the tracker of stream tasks and response

@@ -14,9 +14,9 @@
 //! of a write that did not become durable.
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -24,9 +24,9 @@ use hashbrown::HashTable;
 
 use crate::ingest::proto::{Reason, Record};
 use crate::ingest::reply::{Answer, PendingBatch, Replies};
-use crate::ingest::stats::{Counters, IngestStats};
+use crate::ingest::stats::Counters;
 use crate::ingest::store::{Appended, Outcome, RecordStore, StoreError};
-use crate::sinks::{SinkStats, SinkStream};
+use crate::sinks::SinkStream;
 
 /// How the writer runs.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +35,6 @@ pub struct WriterOptions {
     pub group_batches: usize,
     /// Artificial delay after each write (a slow disk, for tests and benchmarks).
     pub store_delay: Duration,
-    /// The queue's capacity in batches, for the published statistics.
-    pub queue_capacity: usize,
 }
 
 /// Runs until every producer is gone, the queue is drained and every record answered.
@@ -47,15 +45,8 @@ pub fn run(
     queue: SinkStream<PendingBatch>,
     options: WriterOptions,
     counters: Arc<Counters>,
-    queue_stats: Arc<Mutex<SinkStats>>,
 ) -> Box<dyn RecordStore> {
-    let capacity = options.queue_capacity;
     let mut groups = queue.ready_chunks(options.group_batches.max(1));
-    let publish = |groups: &futures::stream::ReadyChunks<SinkStream<PendingBatch>>| {
-        let stats = groups.get_ref().stats();
-        *queue_stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
-        IngestStats::read(&counters, stats, capacity).publish();
-    };
     // One written group waits for the answer stage at most: memory stays bounded by the
     // queue plus three groups (being written, waiting, being answered).
     let (written_tx, written_rx) = mpsc::sync_channel::<Written>(1);
@@ -83,11 +74,9 @@ pub fn run(
                 // Only if the answer thread panicked; the scope then reports it.
                 break;
             }
-            publish(&groups);
         }
         drop(written_tx);
     });
-    publish(&groups);
     store
 }
 
@@ -319,7 +308,6 @@ mod tests {
         let options = WriterOptions {
             group_batches: 16,
             store_delay: Duration::ZERO,
-            queue_capacity: 16,
         };
         let counters = Counters::default();
         Answering::default().answer(

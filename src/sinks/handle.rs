@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::shared::Shared;
-use super::{Emission, OverflowPolicy, SinkStats};
+use super::{Emission, OverflowPolicy, SinkObserver, SinkStats};
 
 /// The producer side of a bounded sink. Clone it for every producer; the stream ends once every
 /// handle is dropped and the queue is drained.
@@ -110,6 +110,11 @@ impl<T> SinkHandle<T> {
     /// A consistent snapshot of the counters.
     pub fn stats(&self) -> SinkStats {
         self.shared.stats()
+    }
+
+    /// A watcher of this sink's counters that does not keep the sink open.
+    pub fn observer(&self) -> SinkObserver<T> {
+        SinkObserver::new(Arc::clone(&self.shared))
     }
 }
 

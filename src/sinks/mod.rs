@@ -36,6 +36,7 @@
 
 mod emission;
 mod handle;
+mod observer;
 mod policy;
 mod shared;
 mod stats;
@@ -43,6 +44,7 @@ mod stream;
 
 pub use emission::Emission;
 pub use handle::{SinkHandle, SinkPermit};
+pub use observer::SinkObserver;
 pub use policy::OverflowPolicy;
 pub use stats::SinkStats;
 pub use stream::SinkStream;
