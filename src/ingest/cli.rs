@@ -192,7 +192,7 @@ pub struct LoadArgs {
     /// Stream failures each worker survives, re-sending its unanswered records.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
-    /// Ids are <prefix>-<index>; run again with the same prefix to resend the same records.
+    /// Ids are PREFIX-INDEX; run again with the same prefix to resend the same records.
     #[arg(long, default_value = "r")]
     pub id_prefix: String,
     /// Compression of requests and acks: none, gzip, zstd.
