@@ -134,12 +134,7 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
     drop(streams);
 
     // Straight after the crash, before any recovery: every acked record is in the log.
-    let on_disk: HashSet<String> = read_dir(dir.path())
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|record| record.id)
-        .collect();
+    let on_disk: HashSet<String> = stored_ids(dir.path()).into_iter().collect();
     let missing: Vec<_> = acked.iter().filter(|id| !on_disk.contains(*id)).collect();
     assert!(missing.is_empty(), "acked but lost: {missing:?}");
 
@@ -261,12 +256,7 @@ async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
         assert_eq!(answers.stored, chunk);
     }
     terminate(child).await;
-    let on_disk: Vec<String> = read_dir(dir.path())
-        .unwrap()
-        .records
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let on_disk = stored_ids(dir.path());
     assert_eq!(on_disk.len(), all.len());
     assert_eq!(on_disk.iter().collect::<HashSet<_>>().len(), all.len());
 }

@@ -12,19 +12,9 @@ use ingest_support::*;
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::ingest_client::IngestClient;
 use sluicegate::ingest::proto::{Reason, Record};
-use sluicegate::ingest::store::read_dir;
 use sluicegate::sinks::OverflowPolicy;
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
-
-fn stored_ids(dir: &tempfile::TempDir) -> Vec<String> {
-    read_dir(dir.path())
-        .expect("the store reads back")
-        .records
-        .into_iter()
-        .map(|record| record.id)
-        .collect()
-}
 
 fn copies(ids: &[String]) -> HashMap<&str, usize> {
     let mut copies = HashMap::new();
@@ -55,7 +45,11 @@ async fn acks_follow_the_records_in_order_and_the_store_holds_them_in_order() {
     assert_eq!(answers.stored, sent, "acks name every record, in order");
     server.shutdown();
     assert!(server.wait().await.unwrap().drained);
-    assert_eq!(stored_ids(&dir), sent, "the store holds them in order");
+    assert_eq!(
+        stored_ids(dir.path()),
+        sent,
+        "the store holds them in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +139,7 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
         held_max <= bound,
         "held {held_max} > {bound}: the server read ahead"
     );
-    let stored = stored_ids(&dir);
+    let stored = stored_ids(dir.path());
     assert_eq!(stored.len(), 1200);
     assert!(copies(&stored).values().all(|count| *count == 1));
 }
@@ -171,7 +165,7 @@ async fn a_client_that_disconnects_midstream_has_every_acked_record_stored_and_a
         answers.stored
     };
     // The connection is gone. Everything acked is stored:
-    let stored_now: HashSet<String> = stored_ids(&dir).into_iter().collect();
+    let stored_now: HashSet<String> = stored_ids(dir.path()).into_iter().collect();
     assert!(acked.iter().all(|id| stored_now.contains(id)));
 
     // The retry sends everything again, with the same ids: all acked, none stored twice.
@@ -192,7 +186,7 @@ async fn a_client_that_disconnects_midstream_has_every_acked_record_stored_and_a
     server.shutdown();
     let report = server.wait().await.unwrap();
     assert!(report.stats.duplicates >= acked.len() as u64);
-    let stored = stored_ids(&dir);
+    let stored = stored_ids(dir.path());
     assert_eq!(stored.len(), 1000, "stored once each");
     assert_eq!(copies(&stored).len(), 1000);
 }
@@ -232,7 +226,7 @@ async fn shutdown_drains_open_streams_and_answers_everything_accepted() {
     );
     let report = server.wait().await.unwrap();
     assert!(report.drained);
-    assert_eq!(stored_ids(&dir), sent);
+    assert_eq!(stored_ids(dir.path()), sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +285,7 @@ async fn invalid_records_are_rejected_with_a_reason_and_the_stream_continues() {
     assert!(answers.rejected[0].detail.contains("empty id"));
     server.shutdown();
     assert!(server.wait().await.unwrap().drained);
-    assert_eq!(stored_ids(&dir), ["a", "b", "c"]);
+    assert_eq!(stored_ids(dir.path()), ["a", "b", "c"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +320,7 @@ async fn shedding_policies_answer_every_refused_record_as_rejected_with_its_reas
         );
         server.shutdown();
         assert!(server.wait().await.unwrap().drained);
-        let stored = stored_ids(&dir);
+        let stored = stored_ids(dir.path());
         assert_eq!(stored.len() as u64, accounting.stored, "{policy:?}");
         assert_eq!(copies(&stored).len(), stored.len());
     }

@@ -39,6 +39,16 @@ pub fn record(id: &str) -> Record {
     }
 }
 
+/// The ids in the embedded store's log in `dir`, in log order.
+pub fn stored_ids(dir: &std::path::Path) -> Vec<String> {
+    sluicegate::ingest::store::read_dir(dir)
+        .expect("the store reads back")
+        .records
+        .into_iter()
+        .map(|record| record.id)
+        .collect()
+}
+
 pub fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|index| format!("{prefix}-{index}")).collect()
 }
