@@ -125,6 +125,13 @@ fn scan(bytes: &[u8], mut each: impl FnMut(Record)) -> Option<(u64, &'static str
     }
 }
 
+/// Records why the store refuses writes from now on; the first reason stays.
+fn mark_broken(broken: &OnceLock<String>, detail: String) {
+    if broken.set(detail).is_err() {
+        tracing::debug!("the store was already refusing writes");
+    }
+}
+
 /// Syncs a directory so that a file created in it survives a crash.
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
@@ -257,12 +264,10 @@ impl Store {
         for record in records {
             frame::encode(record, &mut self.buffer);
         }
-        if let Err(source) = (&*self.segment).write_all(&self.buffer) {
-            let error = StoreError::Io {
-                what: "writing",
-                path: self.segment_path.clone(),
-                source,
-            };
+        let written = (&*self.segment)
+            .write_all(&self.buffer)
+            .map_err(io_error("writing", &self.segment_path));
+        if let Err(error) = written {
             self.cut_back(&error);
             return Err(error);
         }
@@ -291,16 +296,9 @@ impl Store {
         let path = self.segment_path.clone();
         let broken = Arc::clone(&self.broken);
         PendingSync::new(move || {
-            if let Err(source) = segment.sync_data() {
-                let error = StoreError::Io {
-                    what: "syncing",
-                    path,
-                    source,
-                };
+            if let Err(error) = segment.sync_data().map_err(io_error("syncing", &path)) {
                 tracing::error!(%error, "sync failed; refusing further writes until restart");
-                if broken.set(error.to_string()).is_err() {
-                    tracing::debug!("the store was already broken");
-                }
+                mark_broken(&broken, error.to_string());
                 return Err(error);
             }
             let page = page_cache::page_size();
@@ -324,13 +322,10 @@ impl Store {
             }
             Err(cut_error) => {
                 tracing::error!(%error, %cut_error, "write failed and the segment could not be cut back; refusing further writes");
-                if self
-                    .broken
-                    .set(format!("{error}; then cutting back: {cut_error}"))
-                    .is_err()
-                {
-                    tracing::debug!("the store was already broken");
-                }
+                mark_broken(
+                    &self.broken,
+                    format!("{error}; then cutting back: {cut_error}"),
+                );
             }
         }
     }

@@ -89,16 +89,17 @@ pub enum StoreError {
         /// The client's error.
         detail: String,
     },
-    /// An earlier write failed and the segment could not be cut back to its last durable
-    /// length: the store refuses writes rather than append behind a partial frame. Opening the
-    /// store again (restarting the server) cuts the torn tail off.
+    /// An earlier `fdatasync` failed, or a failed write could not be cut back to the segment's
+    /// last written length: the store refuses writes rather than trust pages the kernel may have
+    /// dropped or append behind a partial frame. Opening the store again (restarting the server)
+    /// recovers: it keeps every intact frame and cuts a torn tail off.
     #[error(
-        "segment {path} has a torn tail that could not be cut off ({detail}); restart to recover"
+        "segment {path}: refusing writes after an earlier failure ({detail}); restart to recover"
     )]
     Broken {
         /// The segment.
         path: PathBuf,
-        /// The failures.
+        /// The failure (and the failed cut back, if that was it).
         detail: String,
     },
     /// JetStream did not confirm a record within the retry time. It may or may not be stored:
