@@ -123,21 +123,21 @@ fn write_group(
     hashes.clear();
     for record in group.iter().flat_map(|batch| &batch.records) {
         let id = record.id.as_str();
-        if store.contains(id) {
+        // A repeat within the group shares its first copy's outcome, whatever it is; only
+        // then is the store asked, which would answer it as known.
+        let hash = hasher.hash_one(id);
+        if let Some(&slot) = index.find(hash, |&slot| to_write[slot].id == id) {
+            slots.push(Some(slot));
+            continue;
+        }
+        if !store.claim(id) {
             slots.push(None);
             continue;
         }
-        let hash = hasher.hash_one(id);
-        let slot = match index.find(hash, |&slot| to_write[slot].id == id) {
-            Some(&slot) => slot,
-            None => {
-                to_write.push(record);
-                hashes.push(hash);
-                let slot = to_write.len() - 1;
-                index.insert_unique(hash, slot, |&slot| hashes[slot]);
-                slot
-            }
-        };
+        to_write.push(record);
+        hashes.push(hash);
+        let slot = to_write.len() - 1;
+        index.insert_unique(hash, slot, |&slot| hashes[slot]);
         slots.push(Some(slot));
     }
     let started = Instant::now();

@@ -214,10 +214,16 @@ impl Store {
         Ok((file, len))
     }
 
-    /// True if a record with this id was written recently (within the dedup window) and the
-    /// store is intact.
+    /// True if a record with this id was written (or claimed) recently, within the dedup window,
+    /// and the store is intact.
     pub fn contains(&self, id: &str) -> bool {
         self.broken.get().is_none() && self.recent.contains(id)
+    }
+
+    /// Claims `id` for a write ([`RecordStore::claim`]). A broken store claims nothing: every id
+    /// goes to a write, which refuses it.
+    pub fn claim(&mut self, id: &str) -> bool {
+        self.broken.get().is_some() || self.recent.claim(id)
     }
 
     /// Ids forgotten by the dedup window so far.
@@ -225,18 +231,23 @@ impl Store {
         self.recent.forgotten()
     }
 
-    /// Appends `records` and makes them durable (`fdatasync`) before returning. Callers filter
-    /// repeats with [`contains`](Self::contains) first; this writes whatever it is given.
+    /// Appends `records`, makes them durable (`fdatasync`) before returning, and remembers their
+    /// ids. Callers filter repeats with [`contains`](Self::contains) first; this writes whatever
+    /// it is given.
     ///
     /// # Errors
     ///
     /// As for [`write`](Self::write) and [`PendingSync::run`]; then none of `records` may be
     /// considered stored.
     pub fn append(&mut self, records: &[&Record]) -> Result<(), StoreError> {
-        self.write(records)?.run()
+        self.write(records)?.run()?;
+        for record in records {
+            self.recent.remember(&record.id);
+        }
+        Ok(())
     }
 
-    /// Writes `records` to the segment and remembers their ids, without waiting for the disk:
+    /// Writes `records` to the segment, without waiting for the disk:
     /// the returned [`PendingSync`] makes them durable, and nothing may be acked before it
     /// succeeded. Syncs must run in the order of their writes.
     ///
@@ -273,9 +284,6 @@ impl Store {
         }
         let start = self.segment_len;
         self.segment_len += self.buffer.len() as u64;
-        for record in records {
-            self.recent.remember(&record.id);
-        }
         // Do not keep a huge buffer around after one huge batch.
         if self.buffer.capacity() > 8 << 20 {
             self.buffer = Vec::new();
@@ -342,15 +350,20 @@ impl Store {
 }
 
 impl RecordStore for Store {
-    fn contains(&self, id: &str) -> bool {
-        Store::contains(self, id)
+    fn claim(&mut self, id: &str) -> bool {
+        Store::claim(self, id)
     }
 
     fn write_batch(&mut self, records: &[&Record]) -> Appended {
         // One write and one fdatasync: the batch is stored whole or not at all.
         match self.write(records) {
             Ok(sync) => Appended::after_sync(records.len(), sync),
-            Err(error) => Appended::all(records.len(), Outcome::Failed(Arc::new(error))),
+            Err(error) => {
+                for record in records {
+                    self.recent.release(&record.id);
+                }
+                Appended::all(records.len(), Outcome::Failed(Arc::new(error)))
+            }
         }
     }
 

@@ -432,8 +432,8 @@ impl JetStreamStore {
 }
 
 impl RecordStore for JetStreamStore {
-    fn contains(&self, id: &str) -> bool {
-        self.recent.contains(id)
+    fn claim(&mut self, id: &str) -> bool {
+        self.recent.claim(id)
     }
 
     fn write_batch(&mut self, records: &[&Record]) -> Appended {
@@ -442,8 +442,8 @@ impl RecordStore for JetStreamStore {
         }
         let outcomes = self.runtime.block_on(self.publish_batch(records));
         for (record, outcome) in records.iter().zip(&outcomes) {
-            if outcome.is_stored() {
-                self.recent.remember(&record.id);
+            if !outcome.is_stored() {
+                self.recent.release(&record.id);
             }
         }
         Appended::new(outcomes)

@@ -17,9 +17,8 @@
 //!   most one batch waiting for `finish`, so a slow store stalls the writer, the bounded queue
 //!   in front of it fills, and its [`OverflowPolicy`](crate::sinks::OverflowPolicy) decides who
 //!   waits or who is refused.
-//! - **Idempotence**: [`RecordStore::contains`] answers repeats the writer does not need to
-//!   write again; the store's own dedup (the embedded store's window, JetStream's `Nats-Msg-Id`)
-//!   catches the rest.
+//! - **Idempotence**: [`RecordStore::claim`] answers repeats the writer does not need to
+//!   write again; the store's own dedup (JetStream's `Nats-Msg-Id`) catches the rest.
 //!
 //! ```
 //! use sluicegate::ingest::proto::Record;
@@ -29,9 +28,10 @@
 //! let (store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
 //! let mut store: Box<dyn RecordStore> = Box::new(store);
 //! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
+//! assert!(store.claim("r-1"));
 //! let appended = store.write_batch(&[&record]);
 //! assert!(matches!(appended.finish().unwrap()[..], [Outcome::Stored]));
-//! assert!(store.contains("r-1"));
+//! assert!(!store.claim("r-1"), "a repeat is not written again");
 //! ```
 
 pub mod embedded;
@@ -207,14 +207,15 @@ impl Appended {
 /// A destination for batches of records. The store writer owns one and calls it from its own
 /// blocking thread, one batch at a time.
 pub trait RecordStore: Send + 'static {
-    /// True if a record with this id is known to be stored (a recent write of this store): the
-    /// writer acks it again without writing it.
-    fn contains(&self, id: &str) -> bool;
+    /// Claims `id` for the next [`write_batch`](Self::write_batch): true if the store does not
+    /// know it, so the writer writes it; false if a recent write of this store (within its
+    /// dedup window) stored or is storing it, so the writer acks it again without writing it.
+    /// The writer acks such a repeat only after the claiming write's `finish` succeeded.
+    fn claim(&mut self, id: &str) -> bool;
 
-    /// Stores `records` (distinct ids, none of them [`contains`](Self::contains)ed). Blocking;
-    /// the outcomes hold once [`Appended::finish`] returns them. From the moment this returns,
-    /// [`contains`](Self::contains) may answer the ids as stored: the writer acks such a repeat
-    /// only after this batch's `finish` succeeded.
+    /// Stores `records` (distinct ids, each just [`claim`](Self::claim)ed). Blocking; the
+    /// outcomes hold once [`Appended::finish`] returns them. The claim of every record this
+    /// call already answers as failed is released, so that a retry is written.
     fn write_batch(&mut self, records: &[&Record]) -> Appended;
 
     /// Ids forgotten by the local dedup window so far.

@@ -71,21 +71,58 @@ impl RecentIds {
             .is_some()
     }
 
-    /// Remembers `id` as the newest. It does not look for `id` first: callers remember the ids
-    /// they just stored, having asked [`contains`](Self::contains) before. An id remembered
-    /// twice takes two places, which is harmless: the window stays exact for every id in it.
-    pub fn remember(&mut self, id: &str) {
-        let parity = usize::from(self.parity());
-        // A text holds up to 4 GiB (u32 places): a window of huge ids starts generations early.
-        let full_text = self.texts[parity].len() + id.len() > u32::MAX as usize;
-        if self.current_len >= self.capacity || full_text {
-            self.next_generation();
+    /// Claims `id` for a write about to happen: true if it was not in the window, and is now
+    /// (as the newest); false if it was. The insert follows the lookup at once, while the
+    /// index's cache lines for `id` are still hot: asking [`contains`](Self::contains) for a
+    /// whole batch and [`remember`](Self::remember)ing its ids after the write missed the
+    /// cache twice per id on a large window, and hashed each id twice. A claim whose write
+    /// fails must be [`release`](Self::release)d.
+    pub fn claim(&mut self, id: &str) -> bool {
+        self.start_generation_if_full(id);
+        let hash = self.hasher.hash_one(id);
+        let texts = &self.texts;
+        if self
+            .index
+            .find(hash, |place| Self::text(texts, place) == id)
+            .is_some()
+        {
+            return false;
         }
+        self.insert(hash, id);
+        true
+    }
+
+    /// Takes back a [`claim`](Self::claim) whose write failed, so that a retry is written.
+    pub fn release(&mut self, id: &str) {
+        let hash = self.hasher.hash_one(id);
+        let texts = &self.texts;
+        if let Ok(claimed) = self
+            .index
+            .find_entry(hash, |place| Self::text(texts, place) == id)
+        {
+            let (place, _) = claimed.remove();
+            // Its text stays in the arena until the generation is forgotten.
+            if place.parity == self.parity() {
+                self.current_len -= 1;
+            }
+        }
+    }
+
+    /// Remembers `id` as the newest. It does not look for `id` first: for ids known to be
+    /// stored (a log being recovered). An id remembered twice takes two places, which is
+    /// harmless: the window stays exact for every id in it.
+    pub fn remember(&mut self, id: &str) {
+        self.start_generation_if_full(id);
+        let hash = self.hasher.hash_one(id);
+        self.insert(hash, id);
+    }
+
+    /// Adds `id`, whose hash is `hash`, to the current generation. Nothing for an id of 4 GiB
+    /// or more, which cannot be a record id (ingest takes at most 256 bytes).
+    fn insert(&mut self, hash: u64, id: &str) {
         let Ok(len) = u32::try_from(id.len()) else {
-            // An id of 4 GiB or more cannot be a record id (ingest takes at most 256 bytes).
             return;
         };
-        let hash = self.hasher.hash_one(id);
         let parity = self.parity();
         let text = &mut self.texts[usize::from(parity)];
         let place = Place {
@@ -99,6 +136,16 @@ impl RecentIds {
             hasher.hash_one(Self::text(texts, place))
         });
         self.current_len += 1;
+    }
+
+    /// Starts a new generation if the current one holds `capacity` ids, or if its text has no
+    /// room for `id` (a text holds up to 4 GiB: u32 places).
+    fn start_generation_if_full(&mut self, id: &str) {
+        let text = &self.texts[usize::from(self.parity())];
+        let full_text = text.len() + id.len() > u32::MAX as usize;
+        if self.current_len >= self.capacity || full_text {
+            self.next_generation();
+        }
     }
 
     /// Forgets the generation before the current one and starts a new one in its text.
@@ -187,5 +234,44 @@ mod tests {
         recent.remember("f");
         assert!(!recent.contains("a"));
         assert!(recent.contains("e") && recent.contains("f"));
+    }
+
+    #[test]
+    fn a_claim_is_granted_once_until_it_is_released() {
+        let mut recent = RecentIds::new(2);
+        assert!(recent.claim("a"));
+        assert!(!recent.claim("a"), "a claimed id is known");
+        recent.release("a");
+        assert!(!recent.contains("a"));
+        assert!(recent.claim("a"), "a released id can be claimed again");
+        assert!(recent.claim("b"));
+        // "c" starts a new generation; releasing it leaves the generation's count exact.
+        assert!(recent.claim("c"));
+        recent.release("c");
+        assert!(recent.claim("d") && recent.claim("e"));
+        // "e" filled the second generation ("d", "e"): "f" forgets the first ("a", "b").
+        assert!(recent.claim("f"));
+        assert!(!recent.contains("a") && !recent.contains("b") && !recent.contains("c"));
+        assert!(recent.contains("d") && recent.contains("e") && recent.contains("f"));
+        assert_eq!(
+            recent.forgotten(),
+            2,
+            "a released id is not counted as forgotten"
+        );
+    }
+
+    #[test]
+    fn releasing_an_id_of_the_generation_before_leaves_the_current_count_alone() {
+        let mut recent = RecentIds::new(2);
+        assert!(recent.claim("a") && recent.claim("b") && recent.claim("c"));
+        // "a" is in the previous generation; "c" is the only id of the current one.
+        recent.release("a");
+        assert!(recent.claim("d"));
+        assert!(
+            recent.claim("e"),
+            "the current generation was full with c and d"
+        );
+        assert!(!recent.contains("b") && recent.contains("c") && recent.contains("e"));
+        assert_eq!(recent.forgotten(), 1);
     }
 }
