@@ -257,6 +257,46 @@ async fn an_oversized_message_ends_the_stream_with_resource_exhausted_after_acki
     assert!(server.wait().await.unwrap().drained);
 }
 
+/// tonic answers an oversized message with OUT_OF_RANGE; the server's layer makes it
+/// RESOURCE_EXHAUSTED on every service, in the headers of a trailers-only answer (a health
+/// check or watch, refused before any answer) as in the trailers after a stream's answers (the
+/// ingest stream: see the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_an_oversized_message_with_resource_exhausted() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.max_message_bytes = 4 << 10;
+    let server = start(config).await;
+    let mut health = HealthClient::new(channel(server.local_addr()).await);
+    let oversized = || HealthCheckRequest {
+        service: "x".repeat(8 << 10),
+    };
+    let status = health
+        .check(oversized())
+        .await
+        .expect_err("an oversized check fails");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+    let status = health
+        .watch(oversized())
+        .await
+        .expect_err("an oversized watch fails");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // Other statuses pass untouched: an unknown service is still NOT_FOUND.
+    let status = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .expect_err("an unknown service");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_records_are_rejected_with_a_reason_and_the_stream_continues() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod config;
 pub mod load;
+pub mod oversized;
 pub mod proto;
 pub mod reply;
 pub mod server;

@@ -14,6 +14,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::ingest::config::{ServerConfig, StoreTarget};
+use crate::ingest::oversized::OversizedLayer;
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
 use crate::ingest::reply::PendingBatch;
@@ -290,6 +291,7 @@ async fn serve(
     // connection to finish. Open bidi streams finish because the same token ends their inbound
     // side in `stream::run`; their responses end once the writer has answered everything.
     let serving = Server::builder()
+        .layer(OversizedLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Status, Streaming};
+use tonic::Streaming;
 
 use crate::ingest::proto::{IngestRequest, Reason, Record};
 use crate::ingest::reply::{Answer, Failure, PendingBatch, Replies};
@@ -56,16 +56,6 @@ pub fn validate(record: &Record) -> Result<(), String> {
     Ok(())
 }
 
-/// The status a failed inbound stream is answered with. tonic reports a message over
-/// `max_decoding_message_size` as `OUT_OF_RANGE`; gRPC specifies `RESOURCE_EXHAUSTED`.
-fn answer_for(status: Status) -> Status {
-    if status.code() == Code::OutOfRange && status.message().contains("too large") {
-        Status::resource_exhausted(status.message().to_owned())
-    } else {
-        status
-    }
-}
-
 /// The records of the inbound stream, taken within the credit window, validated (invalid ones
 /// are answered at once), until the client ends its side, fails, or the server shuts down.
 fn records(
@@ -88,7 +78,7 @@ fn records(
                 Ok(None) => break,
                 Err(status) => {
                     tracing::debug!(%status, "inbound stream failed");
-                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(answer_for(status));
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
                     break;
                 }
             };
