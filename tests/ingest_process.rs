@@ -222,6 +222,8 @@ async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
     let retried = std::slice::from_ref(&all[300]);
     stream.send_ids(retried).await;
     let answers = stream.answers(1).await;
+    // Acked either way; that it was written shows below: it takes one of the 50 places, and
+    // the log must hold exactly the acked records.
     assert_eq!(answers.stored, retried, "{answers:?}");
     stored.extend(answers.stored);
     // 49 single records still fit, the other 11 are rejected.

@@ -3,8 +3,8 @@
 //!
 //! tonic's codec reports such a message as `OUT_OF_RANGE`. The status reaches the client in one
 //! of two places: the headers of a trailers-only response (a unary call such as a health check,
-//! rejected before any answer) or the trailers after a stream's answers (the ingest stream,
-//! reflection). The layer rewrites that one status in both places, and leaves every other
+//! rejected before any answer) or the trailers after a stream's answers (the ingest stream).
+//! The layer rewrites that one status in both places, and leaves every other
 //! status as it is; the message (found and limit sizes) is kept.
 //!
 //! tonic-reflection is the exception it cannot fix: its handler drops a request it cannot
@@ -21,6 +21,9 @@ use tonic::{Code, Status};
 
 /// What tonic's decoder says about an oversized message (`codec/decode.rs`).
 const DECODED_TOO_LARGE: &str = "decoded message length too large";
+
+/// `Code::OutOfRange` as the value of a `grpc-status` header.
+const OUT_OF_RANGE: &str = "11";
 
 /// The layer, for `tonic::transport::Server::layer`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,6 +73,13 @@ fn rewrite_response<B>(response: Response<B>) -> Response<RewrittenBody<B>> {
 /// Rewrites the status in `headers` (response headers or trailers), if it is tonic's answer to
 /// an oversized message.
 fn rewrite(headers: &mut HeaderMap) {
+    // Every call's trailers carry a status; parsing one copies the header map, so look first.
+    if headers
+        .get("grpc-status")
+        .is_none_or(|code| code.as_bytes() != OUT_OF_RANGE.as_bytes())
+    {
+        return;
+    }
     let Some(status) = Status::from_header_map(headers) else {
         return;
     };
@@ -114,5 +124,38 @@ impl<B: Body> Body for RewrittenBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers_of(status: &Status) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        status.add_header(&mut headers).unwrap();
+        headers
+    }
+
+    #[test]
+    fn only_an_oversized_decode_becomes_resource_exhausted() {
+        assert_eq!(Code::from_bytes(OUT_OF_RANGE.as_bytes()), Code::OutOfRange);
+        let oversized = Status::out_of_range(
+            "Error, decoded message length too large: found 9 bytes, the limit is: 4 bytes",
+        );
+        let mut headers = headers_of(&oversized);
+        rewrite(&mut headers);
+        let status = Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), oversized.message());
+        for untouched in [
+            Status::out_of_range("index out of range"),
+            Status::ok(""),
+            Status::not_found("decoded message length too large"),
+        ] {
+            let mut headers = headers_of(&untouched);
+            rewrite(&mut headers);
+            assert_eq!(headers, headers_of(&untouched), "{untouched:?}");
+        }
     }
 }

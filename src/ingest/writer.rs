@@ -333,4 +333,89 @@ mod tests {
         assert_eq!(counters.stored.load(Ordering::Relaxed), 7);
         assert_eq!(counters.duplicates.load(Ordering::Relaxed), 4);
     }
+
+    /// A store that fails the records whose ids are in `failing`, keeping the claim contract
+    /// (a failed record's claim is released), as JetStream does for a record it cannot confirm.
+    struct PartlyFailing {
+        recent: crate::ingest::store::RecentIds,
+        failing: Vec<&'static str>,
+        written: Vec<String>,
+    }
+
+    impl RecordStore for PartlyFailing {
+        fn claim(&mut self, id: &str) -> bool {
+            self.recent.claim(id)
+        }
+
+        fn write_batch(&mut self, records: &[&Record]) -> Appended {
+            let outcomes = records
+                .iter()
+                .map(|record| {
+                    if self.failing.contains(&record.id.as_str()) {
+                        self.recent.release(&record.id);
+                        Outcome::Failed(Arc::new(StoreError::Unconfirmed {
+                            attempts: 1,
+                            last: "test".into(),
+                        }))
+                    } else {
+                        self.written.push(record.id.clone());
+                        Outcome::Stored
+                    }
+                })
+                .collect();
+            Appended::new(outcomes)
+        }
+
+        fn dedup_forgotten(&self) -> u64 {
+            0
+        }
+
+        fn describe(&self) -> String {
+            "partly failing".into()
+        }
+    }
+
+    #[test]
+    fn a_repeat_shares_a_failed_first_copy_and_a_later_retry_is_written() {
+        let mut store = PartlyFailing {
+            recent: crate::ingest::store::RecentIds::new(100),
+            failing: vec!["x"],
+            written: Vec::new(),
+        };
+        let tracker = tokio_util::task::TaskTracker::new();
+        let (replies, responses, _, _) = reply::open(16, tracker.token());
+        let batch = |ids: &[&str]| PendingBatch {
+            records: ids.iter().map(|id| record(id)).collect(),
+            replies: replies.clone(),
+        };
+        let options = WriterOptions {
+            group_batches: 16,
+            store_delay: Duration::ZERO,
+        };
+        let counters = Counters::default();
+        let mut group_ids = GroupIds::default();
+        let mut answering = Answering::default();
+        let group = vec![batch(&["a", "x"]), batch(&["x", "a"])];
+        let written = write_group(&mut store, group, &mut group_ids, options, &counters);
+        answering.answer(written, &counters);
+        // "x" failed: its repeat in the same group is rejected with it, not acked as known.
+        assert_eq!(counters.rejected.load(Ordering::Relaxed), 2);
+        store.failing.clear();
+        let written = write_group(
+            &mut store,
+            vec![batch(&["x", "a"])],
+            &mut group_ids,
+            options,
+            &counters,
+        );
+        answering.answer(written, &counters);
+        drop(replies);
+        assert_eq!(acked(responses), ["a", "a", "x", "a"]);
+        assert_eq!(
+            store.written,
+            ["a", "x"],
+            "the retry of x is written, a is not"
+        );
+        assert_eq!(counters.rejected.load(Ordering::Relaxed), 2);
+    }
 }

@@ -232,8 +232,9 @@ impl Store {
     }
 
     /// Appends `records`, makes them durable (`fdatasync`) before returning, and remembers their
-    /// ids. Callers filter repeats with [`contains`](Self::contains) first; this writes whatever
-    /// it is given.
+    /// ids: the direct way in, for tools and tests (the store writer claims ids and calls
+    /// [`RecordStore::write_batch`]). Callers filter repeats with [`contains`](Self::contains)
+    /// first; this writes whatever it is given.
     ///
     /// # Errors
     ///
@@ -359,8 +360,11 @@ impl RecordStore for Store {
         match self.write(records) {
             Ok(sync) => Appended::after_sync(records.len(), sync),
             Err(error) => {
-                for record in records {
-                    self.recent.release(&record.id);
+                // A broken store claimed nothing (see `claim`): nothing to take back.
+                if !matches!(error, StoreError::Broken { .. }) {
+                    for record in records {
+                        self.recent.release(&record.id);
+                    }
                 }
                 Appended::all(records.len(), Outcome::Failed(Arc::new(error)))
             }

@@ -78,7 +78,6 @@ impl RecentIds {
     /// cache twice per id on a large window, and hashed each id twice. A claim whose write
     /// fails must be [`release`](Self::release)d.
     pub fn claim(&mut self, id: &str) -> bool {
-        self.start_generation_if_full(id);
         let hash = self.hasher.hash_one(id);
         let texts = &self.texts;
         if self
@@ -88,6 +87,8 @@ impl RecentIds {
         {
             return false;
         }
+        // Only now, so that a full generation never forgets the very id being asked about.
+        self.start_generation_if_full(id);
         self.insert(hash, id);
         true
     }
@@ -249,6 +250,8 @@ mod tests {
         assert!(recent.claim("c"));
         recent.release("c");
         assert!(recent.claim("d") && recent.claim("e"));
+        // Had "c" still counted, "e" would have started a third generation and forgotten these.
+        assert!(recent.contains("a") && recent.contains("b"));
         // "e" filled the second generation ("d", "e"): "f" forgets the first ("a", "b").
         assert!(recent.claim("f"));
         assert!(!recent.contains("a") && !recent.contains("b") && !recent.contains("c"));
