@@ -91,16 +91,43 @@ struct Written {
     started: Instant,
 }
 
-/// The ids of the group being written, to find repeats within it. Kept from group to group, so
-/// that its table is allocated once rather than for every group (a fresh table of a few
-/// thousand entries is fresh memory: page faults and cache misses on every group).
+/// The ids of the group being written, to find repeats within it. Indexed lazily: only once
+/// the store answers an id of the group as known, which is when it may be a repeat within the
+/// group; a group without repeats (the common case) hashes nothing here. Kept from group to
+/// group, so that its table is allocated once rather than for every group (a fresh table of a
+/// few thousand entries is fresh memory: page faults and cache misses on every group).
 #[derive(Default)]
 struct GroupIds {
     /// Index in the write, by hash of the id.
     index: HashTable<usize>,
-    /// The hash of each record in the write, to grow the index without hashing again.
+    /// The hash of each record indexed so far (the first ones of the write), to grow the index
+    /// without hashing again.
     hashes: Vec<u64>,
     hasher: RandomState,
+}
+
+impl GroupIds {
+    /// Forgets the previous group.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.hashes.clear();
+    }
+
+    /// Where `id` is in `to_write` (the group's records to write so far), if it is there.
+    fn find(&mut self, id: &str, to_write: &[&Record]) -> Option<usize> {
+        let Self {
+            index,
+            hashes,
+            hasher,
+        } = self;
+        for (slot, record) in to_write.iter().enumerate().skip(hashes.len()) {
+            let hash = hasher.hash_one(record.id.as_str());
+            hashes.push(hash);
+            index.insert_unique(hash, slot, |&slot| hashes[slot]);
+        }
+        let hash = hasher.hash_one(id);
+        index.find(hash, |&slot| to_write[slot].id == id).copied()
+    }
 }
 
 /// Writes each id of `group` once, and none written recently.
@@ -114,31 +141,17 @@ fn write_group(
     let total: usize = group.iter().map(PendingBatch::len).sum();
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(total);
     let mut to_write: Vec<&Record> = Vec::with_capacity(total);
-    let GroupIds {
-        index,
-        hashes,
-        hasher,
-    } = group_ids;
-    index.clear();
-    hashes.clear();
+    group_ids.clear();
     for record in group.iter().flat_map(|batch| &batch.records) {
         let id = record.id.as_str();
-        // A repeat within the group shares its first copy's outcome, whatever it is; only
-        // then is the store asked, which would answer it as known.
-        let hash = hasher.hash_one(id);
-        if let Some(&slot) = index.find(hash, |&slot| to_write[slot].id == id) {
-            slots.push(Some(slot));
-            continue;
+        if store.claim(id) {
+            to_write.push(record);
+            slots.push(Some(to_write.len() - 1));
+        } else {
+            // Known: written by an earlier group, or a repeat within this one, which shares its
+            // first copy's outcome, whatever it is.
+            slots.push(group_ids.find(id, &to_write));
         }
-        if !store.claim(id) {
-            slots.push(None);
-            continue;
-        }
-        to_write.push(record);
-        hashes.push(hash);
-        let slot = to_write.len() - 1;
-        index.insert_unique(hash, slot, |&slot| hashes[slot]);
-        slots.push(Some(slot));
     }
     let started = Instant::now();
     let appended = store.write_batch(&to_write);
