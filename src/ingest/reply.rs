@@ -36,6 +36,8 @@ impl PendingBatch {
 #[derive(Debug)]
 struct Outbound {
     response: IngestResponse,
+    /// Records answered, to drop on the response stream's side (see [`Answer::carry`]).
+    spent: Vec<Vec<Record>>,
     /// Credits this message gives back to the stream's window when it is handed to the transport
     /// (0 for the initial grant, which the window already holds).
     returns: usize,
@@ -52,6 +54,7 @@ pub struct Replies {
 #[derive(Debug, Default)]
 pub struct Answer {
     response: IngestResponse,
+    spent: Vec<Vec<Record>>,
 }
 
 impl Answer {
@@ -67,6 +70,14 @@ impl Answer {
             reason: reason as i32,
             detail: detail.into(),
         });
+    }
+
+    /// Takes `records` (whose ids were taken) along, to be dropped once the answer has left on
+    /// the response stream's side, a tokio worker, where the records were decoded, instead of
+    /// on the thread that answers. glibc frees a block of another thread's arena under that
+    /// arena's lock: on the store writer's answer thread, that was most of its time.
+    pub fn carry(&mut self, records: Vec<Record>) {
+        self.spent.push(records);
     }
 
     /// Makes room for `records` more stored ids at once (the writer knows each batch's size).
@@ -90,7 +101,10 @@ impl Replies {
     /// gone; the caller has nothing better to do then (a stored record stays stored, and a retry
     /// is acked again from the dedup window).
     pub fn send(&self, answer: Answer) -> bool {
-        let mut response = answer.response;
+        let Answer {
+            mut response,
+            spent,
+        } = answer;
         let answered = response.stored_ids.len() + response.rejected.len();
         if answered == 0 {
             return true;
@@ -99,6 +113,7 @@ impl Replies {
         self.tx
             .send(Outbound {
                 response,
+                spent,
                 returns: answered,
             })
             .is_ok()
@@ -146,6 +161,7 @@ pub fn open(
             credits: u32::try_from(window).unwrap_or(u32::MAX),
             ..IngestResponse::default()
         },
+        spent: Vec::new(),
         returns: 0,
     };
     // The receiver is alive right here, so this cannot fail; if it could, the client would just
@@ -162,7 +178,9 @@ pub fn open(
                 // stops reading its answers stops getting credits, and the window bounds what
                 // the server holds for it.
                 credits.add_permits(outbound.returns);
+                let spent = outbound.spent;
                 yield Ok(outbound.response);
+                drop(spent);
             }
             let status = failure.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(status) = status {

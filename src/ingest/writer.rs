@@ -240,7 +240,9 @@ fn answer_group(
     for batch in group {
         let answer = answers.of(&batch.replies);
         answer.reserve(batch.len());
-        for record in batch.records {
+        let mut records = batch.records;
+        for record in &mut records {
+            let id = std::mem::take(&mut record.id);
             // One slot per record, in the same order as the write.
             let outcome = match slots.next().flatten() {
                 Some(slot) => &outcomes[slot],
@@ -251,16 +253,17 @@ fn answer_group(
             };
             match outcome {
                 Outcome::Stored | Outcome::Duplicate => {
-                    answer.stored(record.id);
+                    answer.stored(id);
                     stored += 1;
                 }
                 Outcome::Failed(error) => {
-                    answer.rejected(record.id, Reason::StoreFailed, error.to_string());
+                    answer.rejected(id, Reason::StoreFailed, error.to_string());
                     rejected += 1;
                     first_error.get_or_insert_with(|| error.to_string());
                 }
             }
         }
+        answer.carry(records);
     }
     if let Some(error) = first_error {
         tracing::error!(%error, rejected, "store write failed; its records are rejected");
