@@ -74,10 +74,22 @@ pub struct RunningServer {
     addr: SocketAddr,
     recovery: Recovery,
     shutdown: CancellationToken,
+    stats: LiveStats,
+    task: JoinHandle<Result<DrainReport, ServeError>>,
+}
+
+/// Where the statistics are read from, live: the server's counters and its queue.
+#[derive(Debug, Clone)]
+struct LiveStats {
     counters: Arc<Counters>,
     queue: SinkObserver<PendingBatch>,
     queue_capacity: usize,
-    task: JoinHandle<Result<DrainReport, ServeError>>,
+}
+
+impl LiveStats {
+    fn read(&self) -> IngestStats {
+        IngestStats::read(&self.counters, self.queue.stats(), self.queue_capacity)
+    }
 }
 
 impl RunningServer {
@@ -93,7 +105,7 @@ impl RunningServer {
 
     /// The counters now.
     pub fn stats(&self) -> IngestStats {
-        IngestStats::read(&self.counters, self.queue.stats(), self.queue_capacity)
+        self.stats.read()
     }
 
     /// Starts a graceful shutdown: health turns NOT_SERVING, no new connections or streams are
@@ -181,7 +193,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let counters = Arc::new(Counters::default());
     let queue_capacity = config.queue_batches();
     let (queue, queue_stream) = bounded(queue_capacity, config.policy);
-    let observer = queue.observer();
+    let stats = LiveStats {
+        counters: Arc::clone(&counters),
+        queue: queue.observer(),
+        queue_capacity,
+    };
     let writer_options = WriterOptions {
         group_batches: config.group_batches,
         store_delay: config.store_delay,
@@ -211,22 +227,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         Drain { entry, streams },
         writer,
         shutdown.clone(),
-        Arc::clone(&counters),
-        observer.clone(),
+        stats.clone(),
     ));
     tracing::info!(%addr, "ingest server listening");
     Ok(RunningServer {
         addr,
         recovery,
         shutdown,
-        counters,
-        queue: observer,
-        queue_capacity,
+        stats,
         task,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve(
     config: ServerConfig,
     incoming: TcpIncoming,
@@ -234,14 +246,9 @@ async fn serve(
     drain: Drain,
     writer: JoinHandle<Box<dyn RecordStore>>,
     shutdown: CancellationToken,
-    counters: Arc<Counters>,
-    queue: SinkObserver<PendingBatch>,
+    live_stats: LiveStats,
 ) -> Result<DrainReport, ServeError> {
-    let metrics = tokio::spawn(publish_metrics(
-        Arc::clone(&counters),
-        queue.clone(),
-        config.queue_batches(),
-    ));
+    let metrics = tokio::spawn(publish_metrics(live_stats.clone()));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -364,7 +371,7 @@ async fn serve(
         }
     }
     metrics.abort();
-    let stats = IngestStats::read(&counters, queue.stats(), config.queue_batches());
+    let stats = live_stats.read();
     stats.publish();
     tracing::info!(?stats, drained, "ingest server stopped");
     Ok(DrainReport { drained, stats })
@@ -372,16 +379,12 @@ async fn serve(
 
 /// Publishes the counters as Prometheus gauges every second: from here rather than from the
 /// store writer, so that they stay fresh while a write is stuck (a slow or failing disk).
-async fn publish_metrics(
-    counters: Arc<Counters>,
-    queue: SinkObserver<PendingBatch>,
-    queue_capacity: usize,
-) {
+async fn publish_metrics(stats: LiveStats) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        IngestStats::read(&counters, queue.stats(), queue_capacity).publish();
+        stats.read().publish();
     }
 }
 
