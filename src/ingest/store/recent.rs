@@ -65,9 +65,14 @@ impl RecentIds {
 
     /// True if `id` is in the window.
     pub fn contains(&self, id: &str) -> bool {
-        let hash = self.hasher.hash_one(id);
+        self.holds(self.hasher.hash_one(id), id)
+    }
+
+    /// True if `id`, whose hash is `hash`, is in the window.
+    fn holds(&self, hash: u64, id: &str) -> bool {
+        let texts = &self.texts;
         self.index
-            .find(hash, |place| Self::text(&self.texts, place) == id)
+            .find(hash, |place| Self::text(texts, place) == id)
             .is_some()
     }
 
@@ -79,12 +84,7 @@ impl RecentIds {
     /// fails must be [`release`](Self::release)d.
     pub fn claim(&mut self, id: &str) -> bool {
         let hash = self.hasher.hash_one(id);
-        let texts = &self.texts;
-        if self
-            .index
-            .find(hash, |place| Self::text(texts, place) == id)
-            .is_some()
-        {
+        if self.holds(hash, id) {
             return false;
         }
         // Only now, so that a full generation never forgets the very id being asked about.
