@@ -142,9 +142,12 @@ fn write_group(
     let mut slots: Vec<Option<usize>> = Vec::with_capacity(total);
     let mut to_write: Vec<&Record> = Vec::with_capacity(total);
     group_ids.clear();
-    for record in group.iter().flat_map(|batch| &batch.records) {
+    let records = || group.iter().flat_map(|batch| &batch.records);
+    let ids: Vec<&str> = records().map(|record| record.id.as_str()).collect();
+    let claimed = store.claim_all(&ids);
+    for (record, claimed) in records().zip(claimed) {
         let id = record.id.as_str();
-        if store.claim(id) {
+        if claimed {
             to_write.push(record);
             slots.push(Some(to_write.len() - 1));
         } else {
@@ -359,8 +362,8 @@ mod tests {
     }
 
     impl RecordStore for PartlyFailing {
-        fn claim(&mut self, id: &str) -> bool {
-            self.recent.claim(id)
+        fn claim_all(&mut self, ids: &[&str]) -> Vec<bool> {
+            self.recent.claim_all(ids)
         }
 
         fn write_batch(&mut self, records: &[&Record]) -> Appended {

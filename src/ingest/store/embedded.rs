@@ -220,10 +220,13 @@ impl Store {
         self.broken.get().is_none() && self.recent.contains(id)
     }
 
-    /// Claims `id` for a write ([`RecordStore::claim`]). A broken store claims nothing: every id
-    /// goes to a write, which refuses it.
-    pub fn claim(&mut self, id: &str) -> bool {
-        self.broken.get().is_some() || self.recent.claim(id)
+    /// Claims `ids` for a write ([`RecordStore::claim_all`]). A broken store claims nothing:
+    /// every id goes to a write, which refuses it.
+    pub fn claim_all(&mut self, ids: &[&str]) -> Vec<bool> {
+        if self.broken.get().is_some() {
+            return vec![true; ids.len()];
+        }
+        self.recent.claim_all(ids)
     }
 
     /// Ids forgotten by the dedup window so far.
@@ -351,8 +354,8 @@ impl Store {
 }
 
 impl RecordStore for Store {
-    fn claim(&mut self, id: &str) -> bool {
-        Store::claim(self, id)
+    fn claim_all(&mut self, ids: &[&str]) -> Vec<bool> {
+        Store::claim_all(self, ids)
     }
 
     fn write_batch(&mut self, records: &[&Record]) -> Appended {
@@ -360,7 +363,7 @@ impl RecordStore for Store {
         match self.write(records) {
             Ok(sync) => Appended::after_sync(records.len(), sync),
             Err(error) => {
-                // A broken store claimed nothing (see `claim`): nothing to take back.
+                // A broken store claimed nothing (see `claim_all`): nothing to take back.
                 if !matches!(error, StoreError::Broken { .. }) {
                     for record in records {
                         self.recent.release(&record.id);

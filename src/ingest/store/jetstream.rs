@@ -432,8 +432,8 @@ impl JetStreamStore {
 }
 
 impl RecordStore for JetStreamStore {
-    fn claim(&mut self, id: &str) -> bool {
-        self.recent.claim(id)
+    fn claim_all(&mut self, ids: &[&str]) -> Vec<bool> {
+        self.recent.claim_all(ids)
     }
 
     fn write_batch(&mut self, records: &[&Record]) -> Appended {

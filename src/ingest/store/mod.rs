@@ -17,7 +17,7 @@
 //!   most one batch waiting for `finish`, so a slow store stalls the writer, the bounded queue
 //!   in front of it fills, and its [`OverflowPolicy`](crate::sinks::OverflowPolicy) decides who
 //!   waits or who is refused.
-//! - **Idempotence**: [`RecordStore::claim`] answers repeats the writer does not need to
+//! - **Idempotence**: [`RecordStore::claim_all`] answers repeats the writer does not need to
 //!   write again; the store's own dedup (JetStream's `Nats-Msg-Id`) catches the rest.
 //!
 //! ```
@@ -28,10 +28,10 @@
 //! let (store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
 //! let mut store: Box<dyn RecordStore> = Box::new(store);
 //! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
-//! assert!(store.claim("r-1"));
+//! assert_eq!(store.claim_all(&["r-1"]), [true]);
 //! let appended = store.write_batch(&[&record]);
 //! assert!(matches!(appended.finish().unwrap()[..], [Outcome::Stored]));
-//! assert!(!store.claim("r-1"), "a repeat is not written again");
+//! assert_eq!(store.claim_all(&["r-1", "r-2", "r-2"]), [false, true, false]);
 //! ```
 
 pub mod embedded;
@@ -207,13 +207,15 @@ impl Appended {
 /// A destination for batches of records. The store writer owns one and calls it from its own
 /// blocking thread, one batch at a time.
 pub trait RecordStore: Send + 'static {
-    /// Claims `id` for the next [`write_batch`](Self::write_batch): true if the store does not
-    /// know it, so the writer writes it; false if a recent write of this store (within its
-    /// dedup window) stored or is storing it, so the writer acks it again without writing it.
-    /// The writer acks such a repeat only after the claiming write's `finish` succeeded.
-    fn claim(&mut self, id: &str) -> bool;
+    /// Claims each of `ids`, in order, for the next [`write_batch`](Self::write_batch): true
+    /// if the store does not know the id, so the writer writes it; false if a recent write of
+    /// this store (within its dedup window) stored or is storing it, or an earlier id of `ids`
+    /// claimed it, so the writer acks it again without writing it. The writer acks such a
+    /// repeat only after the claiming write's `finish` succeeded. One answer per id, in order;
+    /// a group at once, so that the dedup window can prefetch ([`RecentIds::claim_all`]).
+    fn claim_all(&mut self, ids: &[&str]) -> Vec<bool>;
 
-    /// Stores `records` (distinct ids, each just [`claim`](Self::claim)ed). Blocking; the
+    /// Stores `records` (distinct ids, each just claimed by [`claim_all`](Self::claim_all)). Blocking; the
     /// outcomes hold once [`Appended::finish`] returns them. The claim of every record this
     /// call already answers as failed is released, so that a retry is written.
     fn write_batch(&mut self, records: &[&Record]) -> Appended;
