@@ -60,7 +60,7 @@ fn tag(hash: u64) -> u32 {
 
 /// Hints the CPU to fetch `slot`'s cache line, without waiting for it.
 #[inline]
-fn prefetch(slot: &u64) {
+fn prefetch_line(slot: &u64) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch only hints the cache: it reads nothing, cannot fault, and needs SSE,
     // which every x86_64 CPU has.
@@ -101,7 +101,7 @@ impl Generation {
     }
 
     fn prefetch(&self, hash: u64) {
-        prefetch(&self.slots[self.home(tag(hash))]);
+        prefetch_line(&self.slots[self.home(tag(hash))]);
     }
 
     /// The slot holding `id`, whose hash is `hash`, if this generation holds it.
