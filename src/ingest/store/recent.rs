@@ -42,7 +42,6 @@ const PREFETCH_AHEAD: usize = 8;
 /// id's hash (never 0: see [`tag`]), and its low 32 bits the id's entry in `places`. A slot's
 /// home (where its probe starts) is `tag & mask`, so the table can move an entry without
 /// hashing its id again, which removal needs.
-#[derive(Debug)]
 struct Generation {
     slots: Vec<u64>,
     /// Where each entry's id is in `text`: (start, length).
@@ -50,6 +49,17 @@ struct Generation {
     text: String,
     /// Ids held (entries not released).
     held: usize,
+}
+
+/// Sizes, not the tables' contents (millions of slots).
+impl std::fmt::Debug for Generation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generation")
+            .field("slots", &self.slots.len())
+            .field("places", &self.places.len())
+            .field("held", &self.held)
+            .finish()
+    }
 }
 
 /// The tag of `hash`: its high 32 bits, with the highest bit set so that no occupied slot is 0
@@ -215,7 +225,6 @@ impl RecentIds {
     /// its first copy), prefetching ahead (see [`RecentIds`]). One answer per id, in order.
     pub fn claim_all(&mut self, ids: &[&str]) -> Vec<bool> {
         let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
         hashes.extend(ids.iter().map(|id| self.hasher.hash_one(id)));
         for &hash in hashes.iter().take(PREFETCH_AHEAD) {
             self.prefetch(hash);
@@ -231,6 +240,7 @@ impl RecentIds {
                 self.claim_hashed(hash, id)
             })
             .collect();
+        hashes.clear();
         self.hashes = hashes;
         claimed
     }
