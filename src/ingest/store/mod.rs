@@ -215,9 +215,9 @@ pub trait RecordStore: Send + 'static {
     /// a group at once, so that the dedup window can prefetch ([`RecentIds::claim_all`]).
     fn claim_all(&mut self, ids: &[&str]) -> Vec<bool>;
 
-    /// Stores `records` (distinct ids, each just claimed by [`claim_all`](Self::claim_all)). Blocking; the
-    /// outcomes hold once [`Appended::finish`] returns them. The claim of every record this
-    /// call already answers as failed is released, so that a retry is written.
+    /// Stores `records` (distinct ids, each just claimed by [`claim_all`](Self::claim_all)).
+    /// Blocking; the outcomes hold once [`Appended::finish`] returns them. The claim of every
+    /// record this call already answers as failed is released, so that a retry is written.
     fn write_batch(&mut self, records: &[&Record]) -> Appended;
 
     /// Ids forgotten by the local dedup window so far.
