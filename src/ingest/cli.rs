@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// Queued batches the store writer takes into one write and one fdatasync at most.
     #[arg(long, env = "SLUICEGATE_INGEST_GROUP_BATCHES", default_value_t = 16)]
     pub group_batches: usize,
+    /// Write the embedded store around the page cache (O_DIRECT, in whole 4 KiB blocks) where
+    /// the filesystem allows; `false` writes through the page cache.
+    #[arg(long, env = "SLUICEGATE_INGEST_DIRECT_IO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub direct_io: bool,
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
@@ -254,6 +258,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         metrics_listen: args.metrics_listen.0,
         store_delay: args.store_delay_ms,
         group_batches: args.group_batches.max(1),
+        direct_io: args.direct_io,
         ..ServerConfig::new("")
     };
     let running = server::start(config).await?;

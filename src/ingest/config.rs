@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub group_batches: usize,
     /// Bytes after which the store starts a new segment.
     pub segment_bytes: u64,
+    /// Write the embedded store around the page cache (`O_DIRECT`) where the filesystem allows.
+    pub direct_io: bool,
     /// An artificial delay after every store write, to play a slow disk (tests, benchmarks).
     pub store_delay: Duration,
     /// Where to serve Prometheus `/metrics` over HTTP, if anywhere.
@@ -64,6 +66,7 @@ impl ServerConfig {
             drain_timeout: Duration::from_secs(10),
             group_batches: 16,
             segment_bytes: 64 << 20,
+            direct_io: true,
             store_delay: Duration::ZERO,
             metrics_listen: None,
         }

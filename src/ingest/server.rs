@@ -135,6 +135,7 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
         StoreTarget::Embedded => {
             let store_options = StoreOptions {
                 segment_bytes: config.segment_bytes,
+                direct_io: config.direct_io,
                 dedup_window: config.dedup_window,
             };
             let data_dir = config.data_dir.clone();

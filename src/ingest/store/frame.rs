@@ -1,5 +1,9 @@
 //! The on-disk framing of one record: `[body length: u32 LE][CRC-32 of body: u32 LE][body]`,
 //! where the body is the protobuf encoding of a [`Record`].
+//!
+//! Zeros after the last frame are padding, not a frame: direct writes end on a block boundary
+//! (see [`direct`](super::direct)). No stored record has an empty body (every one has an id), so
+//! a zero length never starts a real frame.
 
 use prost::Message;
 
@@ -10,6 +14,11 @@ pub const HEADER_LEN: usize = 8;
 
 /// The largest body a frame may carry. A length above it can only be garbage from a torn write.
 pub const MAX_BODY_LEN: usize = 64 << 20;
+
+/// Bytes the frame of `record` takes.
+pub fn encoded_len(record: &Record) -> usize {
+    HEADER_LEN + record.encoded_len()
+}
 
 /// Appends the frame of `record` to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -34,7 +43,7 @@ pub enum Decoded {
         /// Bytes the frame takes, header included.
         len: usize,
     },
-    /// Nothing at all: the clean end.
+    /// Nothing, or only zeros (padding): the clean end.
     End,
     /// A frame cut short, or whose checksum or body does not match: a torn write.
     Torn(&'static str),
@@ -42,7 +51,8 @@ pub enum Decoded {
 
 /// Decodes the frame at the start of `bytes`.
 pub fn decode(bytes: &[u8]) -> Decoded {
-    if bytes.is_empty() {
+    // A frame's length is not zero, so this stops within the first four bytes of a frame.
+    if bytes.iter().all(|&byte| byte == 0) {
         return Decoded::End;
     }
     let Some((header, rest)) = bytes.split_first_chunk::<HEADER_LEN>() else {
@@ -52,6 +62,9 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if body_len > MAX_BODY_LEN {
         return Decoded::Torn("length out of range");
+    }
+    if body_len == 0 {
+        return Decoded::Torn("data after zero padding");
     }
     let Some(body) = rest.get(..body_len) else {
         return Decoded::Torn("body cut short");
@@ -106,6 +119,21 @@ mod tests {
                 "cut {cut}"
             );
         }
+    }
+
+    #[test]
+    fn zeros_after_the_last_frame_are_the_end_and_data_after_them_is_torn() {
+        let mut bytes = Vec::new();
+        encode(&record("a"), &mut bytes);
+        let len = bytes.len();
+        bytes.resize(len + 4000, 0);
+        assert!(matches!(decode(&bytes[len..]), Decoded::End));
+        assert!(matches!(decode(&bytes[len..len + 3]), Decoded::End));
+        bytes.push(1);
+        assert!(matches!(
+            decode(&bytes[len..]),
+            Decoded::Torn("data after zero padding")
+        ));
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! assert_eq!(store.claim_all(&["r-1", "r-2", "r-2"]), [false, true, false]);
 //! ```
 
+mod direct;
 pub mod embedded;
 pub mod frame;
 pub mod jetstream;
@@ -102,6 +103,10 @@ pub enum StoreError {
         /// The failure (and the failed cut back, if that was it).
         detail: String,
     },
+    /// A record without an id: the store keeps records by id, and the frame of a record with
+    /// nothing in it would read back as padding.
+    #[error("a record without an id cannot be stored")]
+    EmptyId,
     /// JetStream did not confirm a record within the retry time. It may or may not be stored:
     /// the client is told it was rejected, and a retry with the same id is stored at most once
     /// (within the stream's duplicate window).
