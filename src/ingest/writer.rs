@@ -1,9 +1,9 @@
 //! The store writer: the consumer of the queue, in two stages on two threads.
 //!
 //! 1. **Write** (the caller's thread): takes whatever batches are queued (up to a limit) into one
-//!    [`RecordStore::write_batch`] (one `write` for the embedded store; publishes awaited to
-//!    their JetStream acks for JetStream), writing each id once and none that was written
-//!    recently.
+//!    [`RecordStore::write_batch`] (one positional write for the embedded store; publishes
+//!    awaited to their JetStream acks for JetStream), writing each id once and none that was
+//!    written recently.
 //! 2. **Answer** (its own thread): [`Appended::finish`]es each written group in order (the
 //!    embedded store's `fdatasync`), then acks every record stored and rejects the rest.
 //!

@@ -11,7 +11,8 @@
 //! block that holds the end, rewriting the bytes already there (its *head*, kept in memory) and
 //! ending with zeros up to the next boundary (the *padding*, which the next write overwrites;
 //! [`frame::decode`](super::frame::decode) reads zeros as the end). The page cache writes the
-//! same partial block over and over too, so rewriting it adds no new way to lose acked bytes.
+//! same partial block over and over too, so rewriting it from memory adds no new way to lose
+//! acked bytes.
 
 use std::fs::File;
 use std::path::Path;
@@ -114,9 +115,15 @@ impl BlockBuffer {
         &self.bytes[self.start..]
     }
 
-    /// The frames alone: what a write through the page cache appends at the log's end.
+    /// The frames alone.
     pub fn frames_only(&self) -> &[u8] {
         &self.bytes[self.start + self.head..self.end]
+    }
+
+    /// Head and frames without the padding: what a write through the page cache writes at the
+    /// start of the block the log ends in.
+    pub fn head_and_frames(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
     }
 
     /// The head of the next write once this one is on disk: the bytes of head and frames after

@@ -1,14 +1,20 @@
 //! The durable embedded store: an append-only log of segment files.
 //!
 //! Each record is one frame (`[length][CRC-32][protobuf body]`, see [`frame`]). A batch of
-//! records is written with one `write` and made durable with one `fdatasync` before anyone is
-//! told it is stored. A crash can leave only the tail of the last segment torn; [`Store::open`]
+//! records is written with one positional write and made durable with one `fdatasync` before
+//! anyone is told it is stored. A segment is synced, and cut to its last frame, before the next
+//! one is started, so a crash can leave only the tail of the last segment torn; [`Store::open`]
 //! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost.
 //!
 //! Writes go around the page cache (`O_DIRECT`, in whole blocks; see [`direct`]) where the
-//! filesystem allows it, and through it elsewhere or when a direct write fails: a write that
-//! fails directly (a full disk may have room for the frames but not for the padding) is tried
-//! once more through the page cache before the batch is refused.
+//! filesystem allows it, and through it elsewhere or when a direct write fails. A direct write
+//! that runs into a full disk, a quota or a file size limit is tried once more through the page
+//! cache (without padding, the frames may still fit); any other failure turns direct writes off
+//! for the segment. Either way the retry writes the whole block the log ends in from memory, so
+//! a failed direct write cannot leave damaged acked bytes behind for the page cache to keep.
+//!
+//! Logs written with direct writes may end in zero padding after a crash; versions of sluicegate
+//! before direct writes read zeros as empty records, so do not open such a log with them.
 //!
 //! Why a log and not `redb`: the workload is append-only with no reads on the hot path, so a
 //! B-tree's page writes and copy-on-write commits would cost more per batch than one sequential
@@ -151,6 +157,18 @@ fn scan(bytes: &[u8], mut each: impl FnMut(Record)) -> Scanned {
     }
 }
 
+/// True for the failures of a write that a shorter write may avoid: a full disk, a quota, a file
+/// size limit (EFBIG, or EINVAL from a direct write the limit shortened to a misaligned length).
+fn out_of_room(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::FileTooLarge
+            | io::ErrorKind::InvalidInput
+    )
+}
+
 /// Records why the store refuses writes from now on; the first reason stays.
 fn mark_broken(broken: &OnceLock<String>, detail: String) {
     if broken.set(detail).is_err() {
@@ -235,17 +253,28 @@ impl Store {
         Ok((store, recovery))
     }
 
-    /// Opens a segment for writing at its end (positional writes: zero padding may follow the
-    /// end), creating it if it does not exist, or only if it does not (`new`).
+    /// Opens a segment for positional writes (zero padding may follow its last frame), creating
+    /// it if it does not exist. A `new` segment must be empty: one left by a roll that failed
+    /// after creating it is taken, one holding anything is refused.
     fn open_segment(dir: &Path, path: &Path, new: bool) -> Result<File, StoreError> {
-        let existed = !new && path.exists();
+        let existed = path.exists();
         let file = OpenOptions::new()
             .write(true)
-            .create(!new)
-            .create_new(new)
+            .create(true)
+            .truncate(false)
             .open(path)
             .map_err(io_error("opening", path))?;
-        if !existed {
+        if new {
+            let len = file.metadata().map_err(io_error("reading", path))?.len();
+            if len > 0 {
+                return Err(io_error("starting", path)(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("the next segment already holds {len} bytes"),
+                )));
+            }
+        }
+        // Also after a roll that failed here: the file may exist without a synced entry.
+        if !existed || new {
             sync_dir(dir)?;
         }
         Ok(file)
@@ -295,7 +324,7 @@ impl Store {
     /// # Errors
     ///
     /// A failed write (a full disk, a file size limit, a failing device): the segment is cut back
-    /// to where it was, so that the next write does not land behind a partial frame (recovery
+    /// to its last frame, so that the next write does not land behind a partial frame (recovery
     /// cuts the log at the first torn frame, and would drop what follows, acked or not).
     /// [`StoreError::Broken`] once a sync failed or a cut back failed: every write is refused
     /// until the store is opened again, whose recovery keeps every intact frame.
@@ -324,6 +353,7 @@ impl Store {
             frame::encode(record, self.buffer.frames());
         }
         self.buffer.seal();
+        debug_assert_eq!(self.buffer.frames_only().len(), frames);
         let cached = match self.write_buffer() {
             Ok(cached) => cached,
             Err(error) => {
@@ -339,25 +369,26 @@ impl Store {
     }
 
     /// Writes the sealed buffer at the segment's end: directly, in whole blocks from the block
-    /// the end is in, if it can; else (or if that fails) the frames alone through the page
-    /// cache. Returns true if the page cache holds them.
+    /// the end is in, if it can; else (or if that fails) head and frames, without padding,
+    /// through the page cache. Returns true if the page cache holds them.
     fn write_buffer(&mut self) -> Result<bool, StoreError> {
+        let block_start = self.segment_len - self.head.len() as u64;
         if let Some(file) = &self.direct {
-            let block_start = self.segment_len - self.head.len() as u64;
             match file.write_all_at(self.buffer.blocks(), block_start) {
                 Ok(()) => return Ok(false),
-                // The filesystem wants another alignment, or none of this: stop trying.
-                Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
-                    tracing::warn!(%error, segment = %self.segment_path.display(), "direct write refused; writing through the page cache from now on");
-                    self.direct = None;
+                // Out of room: the frames without padding may still fit (under a file size
+                // limit the kernel shortens the write, which direct I/O refuses as misaligned).
+                Err(error) if out_of_room(&error) => {
+                    tracing::debug!(%error, "direct write failed; trying through the page cache");
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "direct write failed; trying through the page cache");
+                    tracing::warn!(%error, segment = %self.segment_path.display(), "direct write failed; writing this segment through the page cache");
+                    self.direct = None;
                 }
             }
         }
         self.segment
-            .write_all_at(self.buffer.frames_only(), self.segment_len)
+            .write_all_at(self.buffer.head_and_frames(), block_start)
             .map_err(io_error("writing", &self.segment_path))?;
         Ok(true)
     }
@@ -366,8 +397,7 @@ impl Store {
     /// they went through the page cache (`cached`), hands their whole pages back to the kernel.
     /// The log is not read on the hot path, so cached pages only crowd out other files; and
     /// writing into recycled pages costs far less CPU than into fresh ones (4-5x less on the VMs
-    /// we measure on). The partial last page stays cached (the kernel keeps partial pages), so
-    /// the next write does not read it back from disk.
+    /// we measure on). The partial last page stays cached (the kernel keeps partial pages).
     ///
     /// A failed `fdatasync` breaks the store: Linux may have marked the unwritten pages clean, so
     /// a later sync could succeed without writing them (PostgreSQL's "fsyncgate").
@@ -413,7 +443,18 @@ impl Store {
         }
     }
 
+    /// Finishes the current segment (cut to its last frame and synced, so that only the last
+    /// segment can ever end torn or padded) and starts the next one.
     fn roll(&mut self) -> Result<(), StoreError> {
+        let finished = self
+            .segment
+            .set_len(self.segment_len)
+            .and_then(|()| self.segment.sync_all());
+        if let Err(error) = finished {
+            let error = io_error("finishing", &self.segment_path)(error);
+            mark_broken(&self.broken, error.to_string());
+            return Err(error);
+        }
         let index = self.segment_index + 1;
         let path = segment_path(&self.dir, index);
         let segment = Self::open_segment(&self.dir, &path, true)?;
@@ -586,6 +627,29 @@ mod tests {
     }
 
     #[test]
+    fn a_roll_takes_an_empty_next_segment_and_refuses_one_that_holds_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            segment_bytes: 1,
+            ..StoreOptions::default()
+        };
+        let (mut store, _) = Store::open(dir.path(), options).unwrap();
+        store.append(&[&record("a")]).unwrap();
+        // As a roll that failed after creating the file would leave it.
+        File::create(segment_path(dir.path(), 1)).unwrap();
+        store.append(&[&record("b")]).unwrap();
+        fs::write(segment_path(dir.path(), 2), b"not ours").unwrap();
+        let refused = store.append(&[&record("c")]);
+        assert!(
+            matches!(&refused, Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists),
+            "{refused:?}"
+        );
+        drop(store);
+        fs::remove_file(segment_path(dir.path(), 2)).unwrap();
+        assert_eq!(ids(dir.path()), ["a", "b"]);
+    }
+
+    #[test]
     fn a_record_without_an_id_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = Store::open(dir.path(), StoreOptions::default()).unwrap();
@@ -615,6 +679,12 @@ mod tests {
             let contents = read_dir(dir.path()).unwrap();
             assert!(contents.segments > 1);
             assert_eq!(contents.records.len(), 10);
+            // Every finished segment ends at its last frame: no padding, nothing torn.
+            for (_, path) in &segments(dir.path()).unwrap()[..contents.segments - 1] {
+                let bytes = fs::read(path).unwrap();
+                let scanned = scan(&bytes, |_| {});
+                assert_eq!((scanned.end, scanned.torn), (bytes.len(), None));
+            }
             let (store, recovery) = Store::open(dir.path(), options).unwrap();
             assert_eq!(recovery.records, 10);
             assert!(store.contains("r9"));
