@@ -6,7 +6,7 @@
 //! one is started, so a crash can leave only the tail of the last segment torn; [`Store::open`]
 //! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost.
 //!
-//! Writes go around the page cache (`O_DIRECT`, in whole blocks; see [`direct`]) where the
+//! Writes go around the page cache (`O_DIRECT`, in whole blocks; see `store/direct.rs`) where the
 //! filesystem allows it, and through it elsewhere or when a direct write fails. A direct write
 //! that runs into a full disk, a quota or a file size limit is tried once more through the page
 //! cache (without padding, the frames may still fit); any other failure turns direct writes off

@@ -2,7 +2,7 @@
 //! where the body is the protobuf encoding of a [`Record`].
 //!
 //! Zeros after the last frame are padding, not a frame: direct writes end on a block boundary
-//! (see [`direct`](super::direct)). No stored record has an empty body (every one has an id), so
+//! (see `store/direct.rs`). No stored record has an empty body (every one has an id), so
 //! a zero length never starts a real frame.
 
 use prost::Message;
