@@ -7,14 +7,15 @@
 //! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost.
 //!
 //! Writes go around the page cache (`O_DIRECT`, in whole blocks; see `store/direct.rs`) where the
-//! filesystem allows it, and through it elsewhere or when a direct write fails. A direct write
-//! that runs into a full disk, a quota or a file size limit is tried once more through the page
-//! cache (without padding, the frames may still fit); any other failure turns direct writes off
-//! for the segment. Either way the retry writes the whole block the log ends in from memory, so
-//! a failed direct write cannot leave damaged acked bytes behind for the page cache to keep.
+//! filesystem allows it, and through it elsewhere. A direct write that fails is tried once more
+//! through the page cache (without padding: on a full disk the frames may still fit); unless it
+//! ran out of room (full disk, quota, file size limit), direct writes stay off for the rest of
+//! the segment. The retry writes the whole block the log ends in from memory, so a failed direct
+//! write cannot leave damaged acked bytes behind for the page cache to keep.
 //!
-//! Logs written with direct writes may end in zero padding after a crash; versions of sluicegate
-//! before direct writes read zeros as empty records, so do not open such a log with them.
+//! The last segment of a log written with direct writes ends in zero padding (less than a block;
+//! a finished segment is cut to its last frame). Versions of sluicegate before direct writes
+//! read zeros as empty records, so do not open such a log with them.
 //!
 //! Why a log and not `redb`: the workload is append-only with no reads on the hot path, so a
 //! B-tree's page writes and copy-on-write commits would cost more per batch than one sequential
@@ -158,14 +159,12 @@ fn scan(bytes: &[u8], mut each: impl FnMut(Record)) -> Scanned {
 }
 
 /// True for the failures of a write that a shorter write may avoid: a full disk, a quota, a file
-/// size limit (EFBIG, or EINVAL from a direct write the limit shortened to a misaligned length).
+/// size limit. (A direct write that a size limit shortens to a misaligned length fails with
+/// EINVAL instead, and turns direct writes off for the segment like any other failure.)
 fn out_of_room(error: &io::Error) -> bool {
     matches!(
         error.kind(),
-        io::ErrorKind::StorageFull
-            | io::ErrorKind::QuotaExceeded
-            | io::ErrorKind::FileTooLarge
-            | io::ErrorKind::InvalidInput
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
     )
 }
 
@@ -376,8 +375,7 @@ impl Store {
         if let Some(file) = &self.direct {
             match file.write_all_at(self.buffer.blocks(), block_start) {
                 Ok(()) => return Ok(false),
-                // Out of room: the frames without padding may still fit (under a file size
-                // limit the kernel shortens the write, which direct I/O refuses as misaligned).
+                // Out of room: the frames without padding may still fit.
                 Err(error) if out_of_room(&error) => {
                     tracing::debug!(%error, "direct write failed; trying through the page cache");
                 }
@@ -400,7 +398,10 @@ impl Store {
     /// we measure on). The partial last page stays cached (the kernel keeps partial pages).
     ///
     /// A failed `fdatasync` breaks the store: Linux may have marked the unwritten pages clean, so
-    /// a later sync could succeed without writing them (PostgreSQL's "fsyncgate").
+    /// a later sync could succeed without writing them (PostgreSQL's "fsyncgate"). For the same
+    /// reason a sync fails if the store broke before it: the sync that broke it (of a roll or a
+    /// cut back, on the same file) may have taken the error that belonged to these pages, since
+    /// Linux reports a writeback error once per open file.
     fn sync_of(&self, start: u64, end: u64, cached: bool) -> PendingSync {
         let segment = Arc::clone(&self.segment);
         let path = self.segment_path.clone();
@@ -410,6 +411,12 @@ impl Store {
                 tracing::error!(%error, "sync failed; refusing further writes until restart");
                 mark_broken(&broken, error.to_string());
                 return Err(error);
+            }
+            if let Some(detail) = broken.get() {
+                return Err(StoreError::Broken {
+                    path,
+                    detail: detail.clone(),
+                });
             }
             if !cached {
                 return Ok(());
@@ -446,12 +453,12 @@ impl Store {
     /// Finishes the current segment (cut to its last frame and synced, so that only the last
     /// segment can ever end torn or padded) and starts the next one.
     fn roll(&mut self) -> Result<(), StoreError> {
-        let finished = self
-            .segment
+        self.segment
             .set_len(self.segment_len)
-            .and_then(|()| self.segment.sync_all());
-        if let Err(error) = finished {
-            let error = io_error("finishing", &self.segment_path)(error);
+            .map_err(io_error("finishing", &self.segment_path))?;
+        if let Err(error) = self.segment.sync_all() {
+            let error = io_error("syncing", &self.segment_path)(error);
+            tracing::error!(%error, "sync failed; refusing further writes until restart");
             mark_broken(&self.broken, error.to_string());
             return Err(error);
         }
@@ -644,9 +651,27 @@ mod tests {
             matches!(&refused, Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists),
             "{refused:?}"
         );
-        drop(store);
+        assert_eq!(fs::read(segment_path(dir.path(), 2)).unwrap(), b"not ours");
+        // Writes resume once the way is clear, without a restart.
         fs::remove_file(segment_path(dir.path(), 2)).unwrap();
-        assert_eq!(ids(dir.path()), ["a", "b"]);
+        store.append(&[&record("c")]).unwrap();
+        drop(store);
+        assert_eq!(ids(dir.path()), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_pending_sync_fails_once_the_store_broke_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let pending = store.write(&[&record("a")]).unwrap();
+        // As a failed sync of a roll or a cut back would leave it: that sync may have taken the
+        // writeback error of these very pages.
+        mark_broken(&store.broken, "an earlier sync failed".into());
+        assert!(matches!(pending.run(), Err(StoreError::Broken { .. })));
+        assert!(matches!(
+            store.append(&[&record("b")]),
+            Err(StoreError::Broken { .. })
+        ));
     }
 
     #[test]
