@@ -105,6 +105,16 @@ fn line(name: &str, report: &LoadReport) {
     );
 }
 
+/// Keeps `report` in `best` if it is the fastest so far.
+fn keep_best(best: &mut Option<LoadReport>, report: LoadReport) {
+    if best
+        .as_ref()
+        .is_none_or(|best| report.records_per_second() > best.records_per_second())
+    {
+        *best = Some(report);
+    }
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
@@ -232,12 +242,7 @@ async fn jetstream_round() -> Option<LoadReport> {
             .await
             .unwrap();
         line("ingest (pipeline + JetStream)", &report);
-        if best
-            .as_ref()
-            .is_none_or(|best| report.records_per_second() > best.records_per_second())
-        {
-            best = Some(report);
-        }
+        keep_best(&mut best, report);
     }
     ingest.shutdown();
     let stats = ingest.wait().await.unwrap().stats;
@@ -289,13 +294,7 @@ impl Contender {
     fn record(&mut self, report: LoadReport, echo: &LoadReport) {
         self.ratios
             .push(report.records_per_second() / echo.records_per_second());
-        if self
-            .best
-            .as_ref()
-            .is_none_or(|best| report.records_per_second() > best.records_per_second())
-        {
-            self.best = Some(report);
-        }
+        keep_best(&mut self.best, report);
     }
 
     /// Prints the ratios of every round and their median.
@@ -366,12 +365,7 @@ async fn main() {
         for (contender, report) in contenders.iter_mut().zip(reports) {
             contender.record(report, &echo_report);
         }
-        if best_echo
-            .as_ref()
-            .is_none_or(|best| echo_report.records_per_second() > best.records_per_second())
-        {
-            best_echo = Some(echo_report);
-        }
+        keep_best(&mut best_echo, echo_report);
     }
     let best_echo = best_echo.expect("at least one round");
     for contender in &mut contenders {

@@ -58,10 +58,14 @@ pub struct BlockBuffer {
     bytes: Vec<u8>,
     /// Bytes skipped to reach the alignment.
     start: usize,
-    /// Bytes of the head.
-    head: usize,
     /// Where head and frames end (and the padding starts), once sealed.
     end: usize,
+}
+
+/// The bytes of `content` after its last block boundary, where `content` starts on one: the head
+/// of the next write after `content`.
+pub fn after_last_boundary(content: &[u8]) -> &[u8] {
+    &content[content.len() / BLOCK * BLOCK..]
 }
 
 /// Bytes from `address` to the next multiple of [`BLOCK`].
@@ -83,7 +87,6 @@ impl BlockBuffer {
         self.start = gap_to_alignment(self.bytes.as_ptr().addr());
         self.bytes.resize(self.start, 0);
         self.bytes.extend_from_slice(head);
-        self.head = head.len();
         self.end = self.bytes.len();
     }
 
@@ -115,11 +118,6 @@ impl BlockBuffer {
         &self.bytes[self.start..]
     }
 
-    /// The frames alone.
-    pub fn frames_only(&self) -> &[u8] {
-        &self.bytes[self.start + self.head..self.end]
-    }
-
     /// Head and frames without the padding: what a write through the page cache writes at the
     /// start of the block the log ends in.
     pub fn head_and_frames(&self) -> &[u8] {
@@ -129,8 +127,7 @@ impl BlockBuffer {
     /// The head of the next write once this one is on disk: the bytes of head and frames after
     /// their last block boundary.
     pub fn next_head(&self) -> &[u8] {
-        let content = self.end - self.start;
-        &self.bytes[self.end - content % BLOCK..self.end]
+        after_last_boundary(self.head_and_frames())
     }
 }
 
@@ -146,7 +143,7 @@ mod tests {
             buffer.begin(&head, frames_len);
             buffer.frames().extend(std::iter::repeat_n(9, frames_len));
             buffer.seal();
-            assert_eq!(buffer.frames_only(), vec![9; frames_len]);
+            assert_eq!(buffer.head_and_frames().len(), head_len + frames_len);
             let blocks = buffer.blocks().to_vec();
             assert_eq!(buffer.blocks().as_ptr().addr() % BLOCK, 0);
             assert_eq!(blocks.len() % BLOCK, 0);

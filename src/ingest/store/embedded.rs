@@ -207,7 +207,7 @@ impl Store {
             let offset = scanned.end as u64;
             if Some(*index) == last_index {
                 segment_len = offset;
-                head = bytes[scanned.end / direct::BLOCK * direct::BLOCK..scanned.end].to_vec();
+                head = direct::after_last_boundary(&bytes[..scanned.end]).to_vec();
             }
             let Some(reason) = scanned.torn else {
                 continue;
@@ -352,7 +352,10 @@ impl Store {
             frame::encode(record, self.buffer.frames());
         }
         self.buffer.seal();
-        debug_assert_eq!(self.buffer.frames_only().len(), frames);
+        debug_assert_eq!(
+            self.buffer.head_and_frames().len(),
+            self.head.len() + frames
+        );
         let cached = match self.write_buffer() {
             Ok(cached) => cached,
             Err(error) => {
