@@ -10,7 +10,7 @@
 //! server's default), so the tables are larger than the caches, as in a server. Report the ratio.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sluicegate::ingest::store::RecentIds;
+use sluicegate::internals::RecentIds;
 
 const IDS: usize = 400_000;
 const GROUP: usize = 1_500;

@@ -15,9 +15,14 @@
 //! - [`sinks`]: bounded queues whose every emission returns a `#[must_use]`
 //!   [`sinks::Emission`] that hands back any item it did not keep, and whose counters always
 //!   account for every item offered.
-//! - [`node`]: a Maelstrom node whose broadcast gossip runs on the pipeline.
-//! - [`harness`]: a Maelstrom-compatible harness that runs any node binary.
-//! - [`ingest`]: a gRPC bi-stream ingest server that stores records durably through the pipeline.
+//! - `node` (feature `node`): a Maelstrom node whose broadcast gossip runs on the pipeline.
+//! - `harness` (feature `harness`): a Maelstrom-compatible harness that runs any node binary.
+//! - `ingest` (feature `ingest`, Unix): a gRPC bi-stream ingest server that stores records
+//!   durably through the pipeline; `nats` adds a JetStream store, `metrics` a Prometheus
+//!   exporter.
+//!
+//! With `default-features = false` only [`sinks`] and [`pipeline`] are built, on tokio,
+//! tokio-stream and futures alone.
 //!
 //! ```
 //! use futures::StreamExt;
@@ -37,8 +42,22 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "harness")]
 pub mod harness;
+// The embedded store uses positional file I/O (`std::os::unix::fs::FileExt`).
+#[cfg(all(feature = "ingest", unix))]
 pub mod ingest;
+#[cfg(feature = "node")]
 pub mod node;
 pub mod pipeline;
 pub mod sinks;
+
+/// Internals exposed to the crate's own benchmarks and fuzz targets. Not part of the API.
+#[cfg(feature = "unstable-internals")]
+#[doc(hidden)]
+pub mod internals {
+    #[cfg(all(feature = "ingest", unix))]
+    pub use crate::ingest::internals::*;
+}

@@ -42,6 +42,7 @@ impl Client {
     }
 
     /// This client's id.
+    #[cfg(test)]
     pub fn id(&self) -> &str {
         &self.id
     }

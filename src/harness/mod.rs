@@ -16,21 +16,40 @@
 //! `AsyncWrite` and reads from any `AsyncBufRead`, and all timing goes through tokio's clock, so
 //! nodes can later run as in-process tasks on a paused runtime.
 
-pub mod check;
-pub mod cli;
-pub mod client;
-pub mod clock;
-pub mod edn;
-pub mod history;
-pub mod interpreter;
-pub mod nemesis;
-pub mod net;
-pub mod net_stats;
-pub mod nodes;
-pub mod process;
-pub mod report;
-pub mod run;
-pub mod schedule;
-pub mod sweep;
-pub mod topology;
-pub mod workload;
+mod check;
+mod client;
+mod clock;
+mod edn;
+mod error;
+mod history;
+mod interpreter;
+mod nemesis;
+mod net;
+mod net_stats;
+mod nodes;
+mod process;
+mod report;
+mod run;
+mod schedule;
+mod sweep;
+mod topology;
+mod workload;
+
+pub use check::{
+    Analysis, AvailabilityRequirement, CheckOptions, LatencyQuantiles, Summary, Validity,
+    WorkloadKind,
+};
+pub use edn::Edn;
+pub use error::HarnessError;
+pub use history::{History, Op, OpFn, OpType, Process};
+pub use interpreter::Plan;
+pub use net::{LatencyDist, NetLogging};
+pub use nodes::NodeSource;
+pub use process::{BadOutput, Launcher};
+pub use report::{RunNotes, RunStore, StdoutDeath, print_results};
+pub use run::{RunOutcome, TestConfig, run};
+pub use sweep::{SeedRun, SeedVerdict, describe, sweep};
+pub use topology::TopologyKind;
+
+#[cfg(test)]
+mod tests;

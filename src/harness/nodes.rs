@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufRead, BufReader};
 use tokio::task::JoinHandle;
 
+use crate::harness::error::HarnessError;
 use crate::harness::net::Network;
 use crate::harness::process::{BadOutput, DeathWatch, Launcher, NodeProcess, Tails, relay_stdout};
 use crate::node::{NodeConfig, NodeError, NodeReport, run_node};
@@ -73,7 +74,7 @@ impl NodeSource {
         id: &str,
         log: Option<&Path>,
         wiring: &Wiring<'_>,
-    ) -> anyhow::Result<RunningNode> {
+    ) -> Result<RunningNode, HarnessError> {
         match self {
             NodeSource::Binary(launcher) => {
                 let spawned = launcher.spawn(id, log.unwrap_or(Path::new("/dev/null")))?;

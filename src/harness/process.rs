@@ -8,10 +8,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
+use crate::harness::error::HarnessError;
 use crate::harness::net::{Network, parse_outgoing};
 use crate::harness::report::StdoutDeath;
 
@@ -151,9 +151,15 @@ pub struct Launcher {
 
 impl Launcher {
     /// A launcher for `bin`, resolved against the current directory.
-    pub fn new(bin: &Path, args: Vec<String>, echo_stderr: bool) -> anyhow::Result<Self> {
-        let bin = std::fs::canonicalize(bin)
-            .with_context(|| format!("node binary {} not found", bin.display()))?;
+    ///
+    /// # Errors
+    ///
+    /// [`HarnessError::BinaryNotFound`] when `bin` does not exist.
+    pub fn new(bin: &Path, args: Vec<String>, echo_stderr: bool) -> Result<Self, HarnessError> {
+        let bin = std::fs::canonicalize(bin).map_err(|source| HarnessError::BinaryNotFound {
+            path: bin.to_path_buf(),
+            source,
+        })?;
         Ok(Launcher {
             bin,
             args,
@@ -163,7 +169,12 @@ impl Launcher {
     }
 
     /// Starts node `id`, its stderr going to `log`.
-    pub fn spawn(&self, id: &str, log: &Path) -> anyhow::Result<Spawned> {
+    pub(crate) fn spawn(&self, id: &str, log: &Path) -> Result<Spawned, HarnessError> {
+        let spawn_error = |source| HarnessError::Spawn {
+            node: id.to_string(),
+            bin: self.bin.clone(),
+            source,
+        };
         let mut child = Command::new(&self.bin)
             .args(&self.args)
             .envs(self.env.iter().map(|(key, value)| (key, value)))
@@ -173,15 +184,18 @@ impl Launcher {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("could not start {} for {id}", self.bin.display()))?;
+            .map_err(spawn_error)?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            anyhow::bail!("{id}: the node's pipes were not set up");
+            return Err(spawn_error(std::io::Error::other("the node's pipes were not set up")));
         };
         let tails = Arc::new(Tails::default());
         let log = tokio::fs::File::from_std(
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?,
+            std::fs::File::create(log).map_err(|source| HarnessError::Store {
+                path: log.to_path_buf(),
+                source,
+            })?,
         );
         tokio::spawn(keep_stderr(
             id.to_string(),

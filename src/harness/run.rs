@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use futures::future::try_join_all;
 use serde_json::{Value, json};
 
+use crate::harness::error::HarnessError;
 use crate::harness::check::{self, Analysis, CheckOptions, WorkloadKind};
 use crate::harness::client::Client;
 use crate::harness::clock::Clock;
@@ -93,13 +93,21 @@ pub struct RunOutcome {
 
 /// Runs the test. An error means the test itself crashed (exit 255): a node failed init or
 /// setup, or exited before teardown.
-pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
+///
+/// # Errors
+///
+/// A [`HarnessError`] when the test crashed instead of reaching a verdict.
+pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
     let started = Instant::now();
     let cpu_before = harness_cpu();
     let store = match &config.store {
         Some(base) => Some(
-            RunStore::create(base, config.workload.name())
-                .with_context(|| format!("creating a run folder under {}", base.display()))?,
+            RunStore::create(base, config.workload.name()).map_err(|source| {
+                HarnessError::Store {
+                    path: base.clone(),
+                    source,
+                }
+            })?,
         ),
         None => None,
     };
@@ -132,14 +140,14 @@ pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
             .run()
             .await;
         drop(setup_clients);
-        anyhow::Ok(history)
+        Ok::<_, HarnessError>(history)
     }
     .await;
     network.grudge().heal();
     let crashes = teardown(&mut running).await;
     let history = tested?;
     if !crashes.is_empty() {
-        bail!("{}", crashes.join("\n"));
+        return Err(HarnessError::Crashed(crashes));
     }
     let analysis = check::analyze(config.workload, &history, &network.stats(), &config.check);
     let notes = RunNotes {
@@ -156,18 +164,22 @@ pub async fn run(config: &TestConfig) -> anyhow::Result<RunOutcome> {
 }
 
 /// Inits every node in parallel, each from a fresh client; any failure aborts the test.
-async fn init_all(network: &Arc<Network>, nodes: &[String]) -> anyhow::Result<()> {
+async fn init_all(network: &Arc<Network>, nodes: &[String]) -> Result<(), HarnessError> {
     try_join_all(nodes.iter().map(|node| async move {
         let mut client = Client::open(network);
         let body = json!({"type": "init", "node_id": node, "node_ids": nodes});
+        let init_error = |reason| HarnessError::Init {
+            node: node.clone(),
+            reason,
+        };
         let reply = client
             .rpc(node, object(body), INIT_TIMEOUT)
             .await
-            .with_context(|| format!("{node} did not answer init"))?;
+            .map_err(|error| init_error(error.to_string()))?;
         // init_ok is the one reply that is not schema-checked: only its type matters.
         match reply.get("type").and_then(Value::as_str) {
-            Some("init_ok") => anyhow::Ok(()),
-            _ => bail!("{node} answered init with {}", Value::Object(reply)),
+            Some("init_ok") => Ok(()),
+            _ => Err(init_error(format!("answered {}", Value::Object(reply)))),
         }
     }))
     .await?;
@@ -180,7 +192,7 @@ async fn setup_all(
     network: &Arc<Network>,
     workload: &Workload,
     nodes: &[String],
-) -> anyhow::Result<Vec<Client>> {
+) -> Result<Vec<Client>, HarnessError> {
     let Some((request, expected)) = workload.setup_request() else {
         return Ok(Vec::new());
     };
@@ -190,8 +202,12 @@ async fn setup_all(
             let mut client = Client::open(network);
             let reply = client.rpc(node, request, SETUP_TIMEOUT).await;
             match judge(reply, expected, &[]) {
-                Reply::Valid(_) => anyhow::Ok(client),
-                other => bail!("{node} failed the {expected} setup: {other:?}"),
+                Reply::Valid(_) => Ok(client),
+                other => Err(HarnessError::Setup {
+                    node: node.clone(),
+                    request: expected.to_string(),
+                    reason: format!("{other:?}"),
+                }),
             }
         }
     }))

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use clap::ValueEnum;
 use serde_json::{Map, Value};
 
 /// A topology shape, as `--topology` names it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TopologyKind {
     /// A square grid, `ceil(sqrt(N))` wide; Maelstrom's default.
     #[default]

@@ -4,7 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::ingest::store::{JetStreamConfig, StoreError};
+#[cfg(feature = "nats")]
+use crate::ingest::store::JetStreamConfig;
+use crate::ingest::store::StoreError;
 use crate::sinks::OverflowPolicy;
 
 /// Everything [`start`](super::server::start) needs. [`ServerConfig::new`] gives the defaults
@@ -85,13 +87,14 @@ pub enum StoreTarget {
     /// The embedded segment log in [`ServerConfig::data_dir`].
     Embedded,
     /// A NATS JetStream stream.
+    #[cfg(feature = "nats")]
     JetStream(JetStreamConfig),
 }
 
 impl StoreTarget {
     /// Parses `--store`: `embedded` (the log in `--data-dir`), `embedded:PATH` (the log in
-    /// PATH, which then replaces the data directory), or a `nats://` URL
-    /// ([`JetStreamConfig::parse`]). Returns the target and the data directory it names, if any.
+    /// PATH, which then replaces the data directory), or, with the `nats` feature, a `nats://`
+    /// URL (`JetStreamConfig::parse`). Returns the target and the data directory it names, if any.
     ///
     /// # Errors
     ///
@@ -110,7 +113,13 @@ impl StoreTarget {
             return Ok((StoreTarget::Embedded, Some(PathBuf::from(path))));
         }
         if spec.starts_with("nats://") {
+            #[cfg(feature = "nats")]
             return Ok((StoreTarget::JetStream(JetStreamConfig::parse(spec)?), None));
+            #[cfg(not(feature = "nats"))]
+            return Err(StoreError::Spec {
+                spec: spec.to_owned(),
+                reason: "this build has no JetStream store (the `nats` feature)".into(),
+            });
         }
         Err(StoreError::Spec {
             spec: spec.to_owned(),
@@ -133,9 +142,14 @@ mod tests {
             StoreTarget::parse("embedded:/tmp/x").unwrap(),
             (StoreTarget::Embedded, Some(PathBuf::from("/tmp/x")))
         );
-        let (target, dir) = StoreTarget::parse("nats://127.0.0.1:4222?stream=S").unwrap();
-        assert_eq!(dir, None);
-        assert!(matches!(target, StoreTarget::JetStream(config) if config.stream == "S"));
+        #[cfg(feature = "nats")]
+        {
+            let (target, dir) = StoreTarget::parse("nats://127.0.0.1:4222?stream=S").unwrap();
+            assert_eq!(dir, None);
+            assert!(matches!(target, StoreTarget::JetStream(config) if config.stream == "S"));
+        }
+        #[cfg(not(feature = "nats"))]
+        assert!(StoreTarget::parse("nats://127.0.0.1:4222?stream=S").is_err());
         assert!(StoreTarget::parse("kafka://x").is_err());
         assert!(StoreTarget::parse("embedded:").is_err());
     }

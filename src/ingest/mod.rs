@@ -7,23 +7,36 @@
 //!  acks (IngestResponse) <------------ reply.rs <----------------------------------------- group
 //! ```
 //!
-//! - [`proto`]: the generated types of `proto/ingest.proto` (`sluicegate.ingest.v1`).
-//! - [`server`]: [`server::start`] runs the service with health, reflection, compression,
-//!   metrics and a graceful drain; [`config::ServerConfig`] holds its settings.
-//! - [`store`]: the [`store::RecordStore`] interface the writer writes through: the embedded
-//!   append-only segment log with length + CRC framing, or a NATS JetStream stream.
+//! - [`proto`]: the generated types of `proto/ingest.proto` (`sluicegate.ingest.v1`), for
+//!   clients.
+//! - [`start`] runs the service with health, reflection, compression, metrics and a graceful
+//!   drain, configured by a [`ServerConfig`]; the [`RunningServer`] it returns is the handle.
+//! - [`read_dir`] (and with the `nats` feature `read_stream`) reads a store back. Records go
+//!   to the embedded append-only segment log with length + CRC framing, or to a NATS JetStream
+//!   stream.
 //! - [`load`]: the load client with exact accounting.
-//! - [`cli`]: `sluicegate ingest serve | load | verify`.
 
-pub mod cli;
-pub mod config;
+mod config;
 pub mod load;
-pub mod oversized;
+mod oversized;
 pub mod proto;
-pub mod reply;
-pub mod server;
-pub mod service;
-pub mod stats;
-pub mod store;
-pub mod stream;
-pub mod writer;
+mod reply;
+mod server;
+mod service;
+mod stats;
+mod store;
+mod stream;
+mod writer;
+
+pub use config::{ServerConfig, StoreTarget};
+pub use server::{DrainReport, RunningServer, SERVICE_NAME, ServeError, start};
+pub use stats::IngestStats;
+#[cfg(feature = "nats")]
+pub use store::{JetStreamConfig, read_stream};
+pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
+
+/// What `sluicegate::internals` exposes of the ingest server.
+#[cfg(feature = "unstable-internals")]
+pub(crate) mod internals {
+    pub use super::store::RecentIds;
+}

@@ -25,11 +25,6 @@ impl PendingBatch {
     pub fn len(&self) -> usize {
         self.records.len()
     }
-
-    /// True if the batch holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }
 
 /// A message for the response stream.
@@ -88,11 +83,6 @@ impl Answer {
     /// Records answered so far.
     pub fn len(&self) -> usize {
         self.response.stored_ids.len() + self.response.rejected.len()
-    }
-
-    /// True if nothing is answered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

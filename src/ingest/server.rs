@@ -20,9 +20,9 @@ use crate::ingest::proto::ingest_server::IngestServer;
 use crate::ingest::reply::PendingBatch;
 use crate::ingest::service::{Entry, IngestService};
 use crate::ingest::stats::{Counters, IngestStats};
-use crate::ingest::store::{
-    JetStreamStore, RecordStore, Recovery, Store, StoreError, StoreOptions,
-};
+#[cfg(feature = "nats")]
+use crate::ingest::store::JetStreamStore;
+use crate::ingest::store::{RecordStore, Recovery, Store, StoreError, StoreOptions};
 use crate::ingest::stream::StreamContext;
 use crate::ingest::writer::{self, WriterOptions};
 use crate::sinks::{SinkObserver, bounded};
@@ -149,6 +149,7 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
             );
             Ok((Box::new(store), recovery))
         }
+        #[cfg(feature = "nats")]
         StoreTarget::JetStream(jetstream) => {
             let (store, summary) =
                 JetStreamStore::connect(jetstream.clone(), config.dedup_window).await?;
@@ -164,6 +165,26 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
             Ok((Box::new(store), recovery))
         }
     }
+}
+
+/// Installs the Prometheus exporter, serving `/metrics` at `addr`.
+#[cfg(feature = "metrics")]
+fn serve_metrics(addr: SocketAddr) -> Result<(), ServeError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|error| ServeError::Metrics(error.to_string()))?;
+    tracing::info!(metrics_addr = %addr, "serving Prometheus metrics at /metrics");
+    Ok(())
+}
+
+/// Without the `metrics` feature there is no exporter: asking for one is an error, not a
+/// silent no-op.
+#[cfg(not(feature = "metrics"))]
+fn serve_metrics(_addr: SocketAddr) -> Result<(), ServeError> {
+    Err(ServeError::Metrics(
+        "this build has no Prometheus exporter (the `metrics` feature)".into(),
+    ))
 }
 
 /// Opens the store, binds the socket and starts serving in the background.
@@ -184,11 +205,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         source,
     })?;
     if let Some(metrics_addr) = config.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(metrics_addr)
-            .install()
-            .map_err(|error| ServeError::Metrics(error.to_string()))?;
-        tracing::info!(%metrics_addr, "serving Prometheus metrics at /metrics");
+        serve_metrics(metrics_addr)?;
     }
 
     let counters = Arc::new(Counters::default());

@@ -78,19 +78,43 @@ pub struct NodeConfig {
     pub ack_via_hub: bool,
     /// How long the ack collector and the hub's relay each gather (`SLUICEGATE_ACK_GATHER_MS`).
     pub ack_gather: Duration,
-    /// Batches queued per peer link before the fan-out waits (`Block`: nothing is dropped).
+    /// Batches queued per peer link before the fan-out waits (`Block`: nothing is dropped)
+    /// (`SLUICEGATE_PEER_CAPACITY`).
     pub peer_capacity: usize,
-    /// Messages queued for stdout before producers wait (`Block`: nothing is dropped).
+    /// Messages queued for stdout before producers wait (`Block`: nothing is dropped)
+    /// (`SLUICEGATE_OUTPUT_CAPACITY`).
     pub output_capacity: usize,
-    /// Distinct values the gossip dedup remembers; beyond it the oldest is forgotten (counted).
+    /// Distinct values the gossip dedup remembers; beyond it the oldest is forgotten (counted)
+    /// (`SLUICEGATE_DEDUP_WINDOW`).
     pub dedup_window: usize,
-    /// Messages kept while waiting for `init`; beyond it they are refused with error 11 (counted).
+    /// Messages kept while waiting for `init`; beyond it they are refused with error 11
+    /// (counted) (`SLUICEGATE_PRE_INIT_LIMIT`).
     pub pre_init_limit: usize,
-    /// The per-process part of generated unique ids; `None` draws a random one at start.
+    /// The per-process part of generated unique ids; `None` draws a random one at start
+    /// (`SLUICEGATE_ID_EPOCH`).
     pub id_epoch: Option<u64>,
 }
 
 impl NodeConfig {
+    /// Every environment variable [`from_env`](Self::from_env) reads, with what it sets: the
+    /// node binary's `--help` prints this list.
+    pub const VARIABLES: &[(&str, &str)] = &[
+        ("SLUICEGATE_PROFILE", "efficient (few messages, default) or fast (low latency)"),
+        ("SLUICEGATE_HUB", "hub of the efficient star (default: first id of init's node_ids)"),
+        ("SLUICEGATE_LINGER_MS", "linger of batches to many peers (efficient 350, fast 20)"),
+        ("SLUICEGATE_FORWARD_LINGER_MS", "linger of a leaf's batches to the hub (0)"),
+        ("SLUICEGATE_BATCH_MAX", "most values in one gossip message (1024)"),
+        ("SLUICEGATE_RETRY_MS", "wait before unacknowledged gossip is resent (3000 / 6000)"),
+        ("SLUICEGATE_ACK_DELAY_MS", "wait for a message to carry an ack (2000 / 3000)"),
+        ("SLUICEGATE_ACK_VIA_HUB", "gather lone acks at the hub: true/false (false / true)"),
+        ("SLUICEGATE_ACK_GATHER_MS", "how long ack collectors gather (1000)"),
+        ("SLUICEGATE_PEER_CAPACITY", "batches queued per peer link before waiting (1024)"),
+        ("SLUICEGATE_OUTPUT_CAPACITY", "messages queued for stdout before waiting (4096)"),
+        ("SLUICEGATE_DEDUP_WINDOW", "distinct values the gossip dedup remembers (1048576)"),
+        ("SLUICEGATE_PRE_INIT_LIMIT", "messages kept before init; more get error 11 (65536)"),
+        ("SLUICEGATE_ID_EPOCH", "per-process part of unique ids (default: random)"),
+    ];
+
     /// The defaults of a profile.
     pub fn for_profile(profile: Profile) -> Self {
         // Efficient: the hub's linger sets the worst case, about linger + 100 ms at 100 ms per
@@ -177,9 +201,19 @@ impl NodeConfig {
                 }
             };
         }
-        if let Some(text) = lookup("SLUICEGATE_BATCH_MAX") {
-            let value = parse_number("SLUICEGATE_BATCH_MAX", &text, 1)?;
-            config.batch_max = usize::try_from(value).unwrap_or(usize::MAX);
+        let count = |name: &'static str, value: &mut usize| -> Result<(), ConfigError> {
+            if let Some(text) = lookup(name) {
+                *value = usize::try_from(parse_number(name, &text, 1)?).unwrap_or(usize::MAX);
+            }
+            Ok(())
+        };
+        count("SLUICEGATE_BATCH_MAX", &mut config.batch_max)?;
+        count("SLUICEGATE_PEER_CAPACITY", &mut config.peer_capacity)?;
+        count("SLUICEGATE_OUTPUT_CAPACITY", &mut config.output_capacity)?;
+        count("SLUICEGATE_DEDUP_WINDOW", &mut config.dedup_window)?;
+        count("SLUICEGATE_PRE_INIT_LIMIT", &mut config.pre_init_limit)?;
+        if let Some(text) = lookup("SLUICEGATE_ID_EPOCH") {
+            config.id_epoch = Some(parse_number("SLUICEGATE_ID_EPOCH", &text, 0)?);
         }
         Ok(config)
     }
@@ -242,6 +276,34 @@ mod tests {
         assert_eq!(config.linger, NodeConfig::for_profile(Profile::Fast).linger);
         assert_eq!(config.retry_after, Duration::from_millis(900));
         assert_eq!(config.hub.as_deref(), Some("n3"));
+    }
+
+    #[test]
+    fn every_listed_variable_is_read() {
+        let defaults = NodeConfig::default();
+        for (name, _) in NodeConfig::VARIABLES {
+            let value = match *name {
+                "SLUICEGATE_PROFILE" => "fast",
+                "SLUICEGATE_HUB" => "n9",
+                "SLUICEGATE_ACK_VIA_HUB" => "true",
+                _ => "7",
+            };
+            let config = NodeConfig::from_lookup(lookup(&[(name, value)])).unwrap();
+            assert_ne!(config, defaults, "{name} changed nothing");
+        }
+    }
+
+    #[test]
+    fn capacities_must_be_positive() {
+        for name in ["SLUICEGATE_PEER_CAPACITY", "SLUICEGATE_PRE_INIT_LIMIT"] {
+            assert!(
+                NodeConfig::from_lookup(lookup(&[(name, "0")])).is_err(),
+                "{name}=0 accepted"
+            );
+        }
+        let config =
+            NodeConfig::from_lookup(lookup(&[("SLUICEGATE_DEDUP_WINDOW", "64")])).unwrap();
+        assert_eq!(config.dedup_window, 64);
     }
 
     #[test]

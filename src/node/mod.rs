@@ -45,18 +45,18 @@
 //! # }
 //! ```
 
-pub mod acks;
-pub mod config;
-pub mod gossip;
-pub mod ids;
-pub mod input;
-pub mod link;
-pub mod output;
-pub mod peer;
-pub mod plan;
-pub mod protocol;
-pub mod server;
-pub mod store;
+mod acks;
+mod config;
+mod gossip;
+mod ids;
+mod input;
+mod link;
+mod output;
+mod peer;
+mod plan;
+mod protocol;
+mod server;
+mod store;
 
 pub use config::{ConfigError, NodeConfig, Profile};
 pub use gossip::GossipReport;

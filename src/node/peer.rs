@@ -54,11 +54,6 @@ impl PeerLink {
         self.changed.notify_one();
     }
 
-    /// Outgoing batches the peer has not acknowledged yet.
-    pub fn pending(&self) -> usize {
-        self.lock().pending()
-    }
-
     fn lock(&self) -> MutexGuard<'_, Link> {
         // A panic elsewhere cannot leave a Link half-updated in a way that loses values: every
         // method finishes its own bookkeeping before it returns. Keep serving.

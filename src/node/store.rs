@@ -20,23 +20,8 @@ impl ValueStore {
         new
     }
 
-    /// Whether the node knows `value`.
-    pub fn contains(&self, value: i64) -> bool {
-        self.seen.contains(&value)
-    }
-
     /// Every value, in the order learnt; each once.
     pub fn values(&self) -> &[i64] {
         &self.order
-    }
-
-    /// How many values the node knows.
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    /// True if the node knows no value.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
     }
 }

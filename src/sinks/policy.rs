@@ -1,10 +1,13 @@
 //! What a sink does when it is full.
 
-use serde::{Deserialize, Serialize};
-
 /// What a full sink does with one more item. Each choice names who pays for it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum OverflowPolicy {
     /// Backpressure: [`emit`](super::SinkHandle::emit) waits until the consumer frees a slot.
     ///

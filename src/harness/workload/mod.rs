@@ -3,7 +3,7 @@
 
 mod reply;
 
-pub use reply::{Field, Reply, error_code, judge};
+pub use reply::{Field, Reply, judge};
 
 use rand::Rng;
 use serde_json::{Map, Value, json};

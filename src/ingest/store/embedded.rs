@@ -281,6 +281,7 @@ impl Store {
 
     /// True if a record with this id was written (or claimed) recently, within the dedup window,
     /// and the store is intact.
+    #[cfg(test)]
     pub fn contains(&self, id: &str) -> bool {
         self.broken.get().is_none() && self.recent.contains(id)
     }
@@ -308,6 +309,7 @@ impl Store {
     ///
     /// As for [`write`](Self::write) and [`PendingSync::run`]; then none of `records` may be
     /// considered stored.
+    #[cfg(test)]
     pub fn append(&mut self, records: &[&Record]) -> Result<(), StoreError> {
         self.write(records)?.run()?;
         for record in records {

@@ -274,11 +274,6 @@ impl JetStreamStore {
         Ok((store, summary))
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &JetStreamConfig {
-        &self.config
-    }
-
     fn message(record: &Record) -> PublishMessage {
         let mut headers = HeaderMap::new();
         if let Some(key) = &record.key {

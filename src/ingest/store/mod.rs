@@ -35,14 +35,20 @@
 //! ```
 
 mod direct;
-pub mod embedded;
-pub mod frame;
-pub mod jetstream;
+mod embedded;
+mod frame;
+#[cfg(feature = "nats")]
+mod jetstream;
 mod page_cache;
 mod recent;
 
-pub use embedded::{Contents, Recovery, Store, StoreOptions, read_dir};
-pub use jetstream::{JetStreamConfig, JetStreamStore};
+pub(crate) use embedded::{Store, StoreOptions};
+pub use embedded::{Contents, Recovery, read_dir};
+pub use frame::encoded_len as stored_len;
+#[cfg(feature = "nats")]
+pub(crate) use jetstream::JetStreamStore;
+#[cfg(feature = "nats")]
+pub use jetstream::{JetStreamConfig, read_stream};
 pub use recent::RecentIds;
 
 use std::io;
@@ -133,6 +139,7 @@ pub enum Outcome {
 impl Outcome {
     /// True for [`Stored`](Outcome::Stored) and [`Duplicate`](Outcome::Duplicate): the record
     /// may be acked.
+    #[cfg(feature = "nats")]
     pub fn is_stored(&self) -> bool {
         !matches!(self, Outcome::Failed(_))
     }

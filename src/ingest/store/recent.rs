@@ -201,6 +201,7 @@ impl RecentIds {
     }
 
     /// True if `id` is in the window.
+    #[cfg(any(test, feature = "unstable-internals"))]
     pub fn contains(&self, id: &str) -> bool {
         self.holds(self.hasher.hash_one(id), id)
     }
@@ -216,6 +217,7 @@ impl RecentIds {
     /// (as the newest); false if it was. A claim whose write fails must be
     /// [`release`](Self::release)d. For a group of ids, [`claim_all`](Self::claim_all) is
     /// faster.
+    #[cfg(any(test, feature = "unstable-internals"))]
     pub fn claim(&mut self, id: &str) -> bool {
         let hash = self.hasher.hash_one(id);
         self.claim_hashed(hash, id)
@@ -310,6 +312,7 @@ impl RecentIds {
 
     /// Ids remembered now: at least the last `capacity` (once that many were remembered), at
     /// most `2 * capacity`.
+    #[cfg(any(test, feature = "unstable-internals"))]
     pub fn len(&self) -> usize {
         self.generations
             .iter()
@@ -318,6 +321,7 @@ impl RecentIds {
     }
 
     /// True if no id is remembered.
+    #[cfg(any(test, feature = "unstable-internals"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

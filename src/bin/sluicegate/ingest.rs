@@ -10,11 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use tonic::codec::CompressionEncoding;
 
-use crate::ingest::config::{ServerConfig, StoreTarget};
-use crate::ingest::load::{self, LoadConfig};
-use crate::ingest::proto::Record;
-use crate::ingest::{server, store};
-use crate::sinks::OverflowPolicy;
+use sluicegate::ingest::load::{self, LoadConfig};
+use sluicegate::ingest::proto::Record;
+use sluicegate::ingest::{ServerConfig, StoreTarget, read_dir, start};
+use sluicegate::sinks::OverflowPolicy;
 
 /// `sluicegate ingest` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -25,18 +24,6 @@ pub enum IngestCommand {
     Load(LoadArgs),
     /// Read back the stored records and check the log (framing, checksums, no id stored twice).
     Verify(VerifyArgs),
-}
-
-fn parse_policy(value: &str) -> Result<OverflowPolicy, String> {
-    match value {
-        "block" => Ok(OverflowPolicy::Block),
-        "drop-newest" | "drop_newest" => Ok(OverflowPolicy::DropNewest),
-        "drop-oldest" | "drop_oldest" => Ok(OverflowPolicy::DropOldest),
-        "reject" => Ok(OverflowPolicy::Reject),
-        other => Err(format!(
-            "unknown policy {other:?} (block, drop-newest, drop-oldest, reject)"
-        )),
-    }
 }
 
 fn parse_millis(value: &str) -> Result<Duration, String> {
@@ -63,15 +50,23 @@ fn parse_metrics_listen(value: &str) -> Result<MaybeAddr, String> {
 }
 
 /// A request compression, or none.
-#[derive(Debug, Clone, Copy)]
-pub struct Compression(pub Option<CompressionEncoding>);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// Uncompressed.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
 
-fn parse_compression(value: &str) -> Result<Compression, String> {
-    match value {
-        "none" => Ok(Compression(None)),
-        "gzip" => Ok(Compression(Some(CompressionEncoding::Gzip))),
-        "zstd" => Ok(Compression(Some(CompressionEncoding::Zstd))),
-        other => Err(format!("unknown compression {other:?} (none, gzip, zstd)")),
+impl Compression {
+    fn encoding(self) -> Option<CompressionEncoding> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+        }
     }
 }
 
@@ -88,9 +83,9 @@ pub struct ServeArgs {
     /// Where records are stored.
     #[command(flatten)]
     pub store: StoreArgs,
-    /// What the queue in front of the store does when full: block (backpressure), reject,
-    /// drop-newest, drop-oldest. Refused records are answered as rejected with the reason.
-    #[arg(long, env = "SLUICEGATE_INGEST_POLICY", default_value = "block", value_parser = parse_policy)]
+    /// What the queue in front of the store does when full. Refused records are answered as
+    /// rejected with the reason.
+    #[arg(long, env = "SLUICEGATE_INGEST_POLICY", value_enum, default_value_t = OverflowPolicy::Block)]
     pub policy: OverflowPolicy,
     /// Records the queue in front of the store holds at most.
     #[arg(long, env = "SLUICEGATE_INGEST_CAPACITY", default_value_t = 8192)]
@@ -199,8 +194,8 @@ pub struct LoadArgs {
     /// Ids are PREFIX-INDEX; run again with the same prefix to resend the same records.
     #[arg(long, default_value = "r")]
     pub id_prefix: String,
-    /// Compression of requests and acks: none, gzip, zstd.
-    #[arg(long, default_value = "none", value_parser = parse_compression)]
+    /// Compression of requests and acks.
+    #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compression: Compression,
 }
 
@@ -261,7 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         direct_io: args.direct_io,
         ..ServerConfig::new("")
     };
-    let running = server::start(config).await?;
+    let running = start(config).await?;
     // One machine-readable line on stdout, for scripts and tests that start on port 0.
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", running.local_addr())
@@ -293,7 +288,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         retries: args.retries,
         id_prefix: args.id_prefix,
-        compression: args.compression.0,
+        compression: args.compression.encoding(),
         progress: true,
     };
     let report = load::run(config).await?;
@@ -311,7 +306,7 @@ fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
         StoreTarget::Embedded => {
             let dir = args.store.embedded_dir();
             let contents =
-                store::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+                read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
             let torn = match contents.torn_tail {
                 Some((offset, reason)) => {
                     format!("at byte {offset} ({reason}; cut off when a server opens the store)")
@@ -321,9 +316,10 @@ fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
             let about = format!("segments {}, torn tail {torn}", contents.segments);
             Ok((contents.records, about))
         }
+        #[cfg(feature = "nats")]
         StoreTarget::JetStream(config) => {
             let records = runtime()?
-                .block_on(store::jetstream::read_stream(config))
+                .block_on(sluicegate::ingest::read_stream(config))
                 .with_context(|| format!("reading {}", config.url()))?;
             Ok((records, format!("JetStream stream {}", config.stream)))
         }

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluicegate::harness::check::set_full::{self, LatencyQuantiles, Outcome};
-use sluicegate::harness::check::{
+use crate::harness::check::set_full::{self, LatencyQuantiles, Outcome};
+use crate::harness::check::{
     Analysis, AvailabilityRequirement, CheckOptions, Validity, WorkloadKind, analyze,
 };
-use sluicegate::harness::edn::Edn;
-use sluicegate::harness::history::{History, Op, OpFn, OpType, Process};
-use sluicegate::harness::net_stats::{NetCounts, NetStats};
-use sluicegate::harness::report::{
+use crate::harness::edn::Edn;
+use crate::harness::history::{History, Op, OpFn, OpType, Process};
+use crate::harness::net_stats::{NetCounts, NetStats};
+use crate::harness::report::{
     RunNotes, RunStore, StdoutDeath, print_results, summary_line, verdict_line,
 };
 
@@ -921,7 +921,7 @@ fn history_lines_show_errors_final_reads_and_the_nemesis() {
     ops[0].final_read = true;
     let lines: Vec<String> = ops
         .iter()
-        .map(|op| sluicegate::harness::edn::op_to_edn(op).to_string())
+        .map(|op| crate::harness::edn::op_to_edn(op).to_string())
         .collect();
     assert_eq!(
         lines[0],

@@ -7,16 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use crate::harness::check::{AvailabilityRequirement, CheckOptions, WorkloadKind};
-use crate::harness::interpreter::Plan;
-use crate::harness::net::{LatencyDist, NetLogging};
-use crate::harness::nodes::NodeSource;
-use crate::harness::process::{BadOutput, Launcher};
-use crate::harness::report::print_results;
-use crate::harness::run::{TestConfig, run};
-use crate::harness::sweep::{describe, sweep};
-use crate::harness::topology::TopologyKind;
-use crate::node::NodeConfig;
+use sluicegate::harness::{
+    AvailabilityRequirement, BadOutput, CheckOptions, LatencyDist, Launcher, NetLogging,
+    NodeSource, Plan, TestConfig, TopologyKind, WorkloadKind, describe, print_results, run,
+    sweep,
+};
+use sluicegate::node::NodeConfig;
 
 /// The workloads the harness can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

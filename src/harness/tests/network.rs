@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use sluicegate::harness::client::{Client, RpcError};
-use sluicegate::harness::net::{Cut, Latency, LatencyDist, NetLogging, Network};
+use crate::harness::client::{Client, RpcError};
+use crate::harness::net::{Cut, Latency, LatencyDist, NetLogging, Network};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 

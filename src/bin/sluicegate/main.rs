@@ -2,9 +2,13 @@
 //! server and load client (`ingest ...`). Thin by design: parse flags, set up logging on stderr,
 //! hand over to the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod ingest;
+mod test;
 
 #[derive(Parser)]
 #[command(
@@ -20,10 +24,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Maelstrom workload against any node binary (same flags as `maelstrom test`).
-    Test(sluicegate::harness::cli::TestArgs),
+    Test(test::TestArgs),
     /// The gRPC bi-stream ingest server, its load client and store tools.
     #[command(subcommand)]
-    Ingest(sluicegate::ingest::cli::IngestCommand),
+    Ingest(ingest::IngestCommand),
+    /// Print a shell completion script (e.g. `sluicegate completions bash > ~/.local/share/bash-completion/completions/sluicegate`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Maelstrom exits 254 on bad arguments to `test`, and scripts written for it check that; the
@@ -50,16 +59,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let outcome = match cli.command {
-        Command::Test(args) => sluicegate::harness::cli::run_test(args),
-        Command::Ingest(command) => sluicegate::ingest::cli::run(command),
+        Command::Test(args) => {
+            init_logging();
+            test::run_test(args)
+        }
+        Command::Ingest(command) => {
+            init_logging();
+            ingest::run(command)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "sluicegate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -68,4 +80,17 @@ fn main() -> ExitCode {
             ExitCode::from(255)
         }
     }
+}
+
+/// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default `info`), with
+/// colour only when stderr is a terminal: a log file gets no escape codes.
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
 }

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluicegate::harness::check::{CheckOptions, Validity, WorkloadKind};
-use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::Launcher;
-use sluicegate::harness::run::{RunOutcome, TestConfig, run};
+use crate::harness::check::{CheckOptions, Validity, WorkloadKind};
+use crate::harness::nodes::NodeSource;
+use crate::harness::process::Launcher;
+use crate::harness::run::{RunOutcome, TestConfig, run};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gossip_node.py")
@@ -117,7 +117,7 @@ async fn a_node_that_drops_some_gossip_loses_exactly_those_values() {
         "{:?}",
         outcome.analysis.summary
     );
-    let lost = sluicegate::harness::check::set_full::check(&outcome.history, false);
+    let lost = crate::harness::check::set_full::check(&outcome.history, false);
     assert!(
         lost.lost()
             .iter()
@@ -130,10 +130,10 @@ async fn a_node_that_reads_a_value_twice_is_flagged_unless_the_quirk_is_asked_fo
     let outcome = Setup::broadcast("duplicate", 1).run().await;
     assert_eq!(outcome.analysis.valid, Validity::Invalid);
     assert!(outcome.analysis.summary.duplicated_count > 0);
-    let quirk = sluicegate::harness::check::analyze(
+    let quirk = crate::harness::check::analyze(
         WorkloadKind::Broadcast,
         &outcome.history,
-        &sluicegate::harness::net_stats::NetStats::default(),
+        &crate::harness::net_stats::NetStats::default(),
         &CheckOptions {
             maelstrom_dup_quirk: true,
             ..CheckOptions::default()
@@ -164,8 +164,8 @@ async fn an_extra_key_in_a_reply_makes_every_read_indeterminate() {
     let outcome = Setup::broadcast("extra-key", 1).run().await;
     assert_eq!(outcome.analysis.valid, Validity::Invalid);
     let reads = outcome.history.ops().iter().filter(|op| {
-        op.f == sluicegate::harness::history::OpFn::Read
-            && op.kind == sluicegate::harness::history::OpType::Info
+        op.f == crate::harness::history::OpFn::Read
+            && op.kind == crate::harness::history::OpType::Info
     });
     assert!(reads.clone().count() > 0);
     assert!(
