@@ -10,12 +10,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use sluicegate::ingest::config::{ServerConfig, StoreTarget};
 use sluicegate::ingest::load::{self, LoadConfig, LoadReport};
 use sluicegate::ingest::proto::ingest_server::{Ingest, IngestServer};
 use sluicegate::ingest::proto::{IngestRequest, IngestResponse};
-use sluicegate::ingest::server;
-use sluicegate::ingest::store::JetStreamConfig;
+use sluicegate::ingest::{ServerConfig, StoreTarget};
+
+use sluicegate::ingest::JetStreamConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status, Streaming};
@@ -235,7 +235,7 @@ async fn jetstream_round() -> Option<LoadReport> {
         store: StoreTarget::JetStream(JetStreamConfig::new(url, "BENCH")),
         ..ServerConfig::new(dir.path())
     };
-    let ingest = server::start(config).await.unwrap();
+    let ingest = sluicegate::ingest::start(config).await.unwrap();
     let mut best: Option<LoadReport> = None;
     for round in 0..3 {
         let report = load::run(load_config(ingest.local_addr(), &format!("js{round}")))
@@ -258,7 +258,7 @@ struct Contender {
     name: &'static str,
     /// Starts its record ids: as short as echo's, so that every run moves the same bytes.
     tag: char,
-    server: server::RunningServer,
+    server: sluicegate::ingest::RunningServer,
     ratios: Vec<f64>,
     best: Option<LoadReport>,
     _dir: tempfile::TempDir,
@@ -275,7 +275,7 @@ impl Contender {
         Contender {
             name,
             tag,
-            server: server::start(config).await.unwrap(),
+            server: sluicegate::ingest::start(config).await.unwrap(),
             ratios: Vec::new(),
             best: None,
             _dir: dir,

@@ -2,14 +2,15 @@
 //! (`sluicegate-node`) in our harness with the exact Maelstrom command lines (spec section 9).
 //! Each run takes 30+ s of wall clock, so they are #[ignore]d here and run by `.ci/run`:
 //! `cargo test --release --test challenges -- --ignored --test-threads=1`.
+#![cfg(all(feature = "harness", feature = "cli"))]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluicegate::harness::check::{Summary, Validity, WorkloadKind};
-use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::Launcher;
-use sluicegate::harness::run::{TestConfig, run};
+use sluicegate::harness::Launcher;
+use sluicegate::harness::NodeSource;
+use sluicegate::harness::{Summary, Validity, WorkloadKind};
+use sluicegate::harness::{TestConfig, run};
 use sluicegate::node::NodeConfig;
 
 /// `--node-count N --time-limit 20 --rate R --latency L [--nemesis partition]` on our node.

@@ -2,15 +2,16 @@
 //! 25 nodes at rate 100 must land where Maelstrom put it. Each run takes ~35 s of wall clock and
 //! measures latency, so they are #[ignore]d here and run one at a time from `.ci/run`:
 //! `cargo test --release --test harness_calibration -- --ignored --test-threads=1`.
+#![cfg(feature = "harness")]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluicegate::harness::check::{Summary, Validity, WorkloadKind};
-use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::process::Launcher;
-use sluicegate::harness::run::{TestConfig, run};
-use sluicegate::harness::topology::TopologyKind;
+use sluicegate::harness::Launcher;
+use sluicegate::harness::NodeSource;
+use sluicegate::harness::TopologyKind;
+use sluicegate::harness::{Summary, Validity, WorkloadKind};
+use sluicegate::harness::{TestConfig, run};
 
 async fn naive_gossip(topology: TopologyKind) -> Summary {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gossip_node.py");

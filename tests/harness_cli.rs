@@ -1,5 +1,6 @@
 //! `sluicegate test` as a Maelstrom user runs it: same flags, results map and verdict on stdout,
 //! Maelstrom's exit codes, and a run folder in the store.
+#![cfg(all(feature = "harness", feature = "cli", feature = "ingest"))]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

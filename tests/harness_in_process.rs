@@ -1,13 +1,14 @@
 //! The harness's in-process mode: our node as tasks on tokio's paused clock. A seed fixes the
 //! whole run, byte for byte; runs take a fraction of real time; a sweep finds a seed that breaks
 //! a node, and that seed replays exactly.
+#![cfg(feature = "harness")]
 
 use std::time::Duration;
 
-use sluicegate::harness::check::{Validity, WorkloadKind};
-use sluicegate::harness::nodes::NodeSource;
-use sluicegate::harness::run::{RunOutcome, TestConfig, run};
-use sluicegate::harness::sweep::sweep;
+use sluicegate::harness::NodeSource;
+use sluicegate::harness::sweep;
+use sluicegate::harness::{RunOutcome, TestConfig, run};
+use sluicegate::harness::{Validity, WorkloadKind};
 use sluicegate::node::NodeConfig;
 
 fn config(

@@ -6,6 +6,7 @@
 //! The server is `$SLUICEGATE_INGEST_NATS_URL` if set (`.ci/run` starts one), else a
 //! `nats-server` on PATH started by the test; without either the tests print why they skip.
 //! The restart tests always run their own `nats-server`.
+#![cfg(feature = "nats")]
 
 mod ingest_nats_support;
 mod ingest_support;
@@ -15,13 +16,13 @@ use std::time::Duration;
 
 use ingest_nats_support::{Nats, NatsServer, available, logs};
 use ingest_support::{PATIENCE, RawStream, channel, config, ids, start};
-use sluicegate::ingest::config::{ServerConfig, StoreTarget};
+use sluicegate::ingest::JetStreamConfig;
+use sluicegate::ingest::RunningServer;
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::Reason;
 use sluicegate::ingest::proto::ingest_client::IngestClient;
-use sluicegate::ingest::server::RunningServer;
-use sluicegate::ingest::store::JetStreamConfig;
-use sluicegate::ingest::store::jetstream::read_stream;
+use sluicegate::ingest::read_stream;
+use sluicegate::ingest::{ServerConfig, StoreTarget};
 
 fn jetstream_config(dir: &tempfile::TempDir, store: &JetStreamConfig) -> ServerConfig {
     ServerConfig {

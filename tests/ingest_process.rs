@@ -1,6 +1,7 @@
 //! The `sluicegate ingest` binary as operators run it: killed with SIGKILL mid-load it loses no
 //! acked record; a full disk rejects with a reason and loses nothing acked; SIGTERM drains and
 //! exits 0; /metrics serves the counters; `verify` reads back.
+#![cfg(all(feature = "harness", feature = "cli", feature = "ingest"))]
 
 mod ingest_support;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use ingest_support::*;
 use sluicegate::ingest::proto::Reason;
 use sluicegate::ingest::proto::ingest_client::IngestClient;
-use sluicegate::ingest::store::{frame, read_dir};
+use sluicegate::ingest::{read_dir, stored_len};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -179,9 +180,7 @@ async fn every_acked_record_survives_kill_9_and_a_restart_stores_retries_once() 
 async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
     let dir = tempfile::tempdir().unwrap();
     let all = ids("full", 1000..1460);
-    let mut one_frame = Vec::new();
-    frame::encode(&record(&all[0]), &mut one_frame);
-    let batch_bytes = 100 * one_frame.len();
+    let batch_bytes = 100 * stored_len(&record(&all[0]));
     let limit = 3 * batch_bytes + batch_bytes / 2;
 
     let mut command = Command::new("sh");

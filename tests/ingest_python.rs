@@ -3,6 +3,7 @@
 //!
 //! The venv comes from `SLUICEGATE_INGEST_PYTHON` (a python with grpcio and grpcio-tools, as
 //! `.ci/run` prepares it) or is created here under the target directory with pip.
+#![cfg(feature = "ingest")]
 
 mod ingest_support;
 
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ingest_support::*;
-use sluicegate::ingest::store::read_dir;
+use sluicegate::ingest::read_dir;
 
 fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("SLUICEGATE_INGEST_PYTHON") {

@@ -1,6 +1,7 @@
 //! The ingest server over real loopback sockets: acks, order, backpressure, disconnects and
 //! retries, drain, message limits, invalid records, overflow policies, health, reflection and
 //! compression.
+#![cfg(feature = "ingest")]
 
 mod ingest_support;
 

@@ -1,5 +1,6 @@
 //! Several nodes wired together in-process (100 ms per node-to-node message, links that can be
 //! cut), on tokio's paused clock: values spread, partitions lose nothing, quiet means silent.
+#![cfg(feature = "node")]
 
 mod node_support;
 

@@ -1,5 +1,6 @@
 //! Gossip on one node whose peers the test plays, on tokio's paused clock: who gets what, when,
 //! batching, dedup, acknowledgements and retries. Timing is virtual and exact.
+#![cfg(feature = "node")]
 
 mod node_support;
 

@@ -1,5 +1,6 @@
 //! The node's protocol, one behaviour per test, through `tokio::io::duplex`: exact reply
 //! schemas, errors 10 and 12 without stopping, messages before init, unique ids.
+#![cfg(feature = "node")]
 
 mod node_support;
 

@@ -7,7 +7,7 @@
 //! (a 32-bit float), `1.0E-4`.
 //!
 //! ```
-//! use sluicegate::harness::edn::Edn;
+//! use sluicegate::harness::Edn;
 //!
 //! let results = Edn::kw_map([
 //!     ("availability", Edn::kw_map([("valid?", Edn::Bool(true)), ("ok-fraction", Edn::Float(1.0))])),

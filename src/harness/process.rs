@@ -188,15 +188,17 @@ impl Launcher {
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return Err(spawn_error(std::io::Error::other("the node's pipes were not set up")));
+            return Err(spawn_error(std::io::Error::other(
+                "the node's pipes were not set up",
+            )));
         };
         let tails = Arc::new(Tails::default());
-        let log = tokio::fs::File::from_std(
-            std::fs::File::create(log).map_err(|source| HarnessError::Store {
+        let log = tokio::fs::File::from_std(std::fs::File::create(log).map_err(|source| {
+            HarnessError::Store {
                 path: log.to_path_buf(),
                 source,
-            })?,
-        );
+            }
+        })?);
         tokio::spawn(keep_stderr(
             id.to_string(),
             BufReader::new(stderr),

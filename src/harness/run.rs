@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use serde_json::{Value, json};
 
-use crate::harness::error::HarnessError;
 use crate::harness::check::{self, Analysis, CheckOptions, WorkloadKind};
 use crate::harness::client::Client;
 use crate::harness::clock::Clock;
+use crate::harness::error::HarnessError;
 use crate::harness::history::History;
 use crate::harness::interpreter::{Interpreter, Plan};
 use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
@@ -100,17 +100,16 @@ pub struct RunOutcome {
 pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
     let started = Instant::now();
     let cpu_before = harness_cpu();
-    let store = match &config.store {
-        Some(base) => Some(
-            RunStore::create(base, config.workload.name()).map_err(|source| {
-                HarnessError::Store {
+    let store =
+        match &config.store {
+            Some(base) => Some(RunStore::create(base, config.workload.name()).map_err(
+                |source| HarnessError::Store {
                     path: base.clone(),
                     source,
-                }
-            })?,
-        ),
-        None => None,
-    };
+                },
+            )?),
+            None => None,
+        };
     let nodes = &config.plan.nodes;
     let network = Network::new(
         Latency::new(

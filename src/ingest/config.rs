@@ -32,7 +32,7 @@ pub struct ServerConfig {
     /// Records a stream may have unanswered: the credits granted to each stream.
     pub credit_window: usize,
     /// Recently stored ids remembered to make retries idempotent: always the last N, at most 2N
-    /// ([`RecentIds`](crate::ingest::store::RecentIds)).
+    /// (`store/recent.rs`).
     pub dedup_window: usize,
     /// The largest request message accepted (larger ones end the stream with
     /// `RESOURCE_EXHAUSTED`).

@@ -31,9 +31,9 @@ mod writer;
 pub use config::{ServerConfig, StoreTarget};
 pub use server::{DrainReport, RunningServer, SERVICE_NAME, ServeError, start};
 pub use stats::IngestStats;
+pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
 #[cfg(feature = "nats")]
 pub use store::{JetStreamConfig, read_stream};
-pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
 
 /// What `sluicegate::internals` exposes of the ingest server.
 #[cfg(feature = "unstable-internals")]

@@ -74,7 +74,7 @@ pub struct NodeConfig {
     pub ack_delay: Duration,
     /// Whether acks that no outgoing message carried are gathered and passed on by the hub
     /// (`SLUICEGATE_ACK_VIA_HUB`, `true`/`false`): about 2N messages instead of N² when every
-    /// node talks to every other one. See [`acks`](super::acks).
+    /// node talks to every other one. See `node/acks.rs`.
     pub ack_via_hub: bool,
     /// How long the ack collector and the hub's relay each gather (`SLUICEGATE_ACK_GATHER_MS`).
     pub ack_gather: Duration,
@@ -99,20 +99,62 @@ impl NodeConfig {
     /// Every environment variable [`from_env`](Self::from_env) reads, with what it sets: the
     /// node binary's `--help` prints this list.
     pub const VARIABLES: &[(&str, &str)] = &[
-        ("SLUICEGATE_PROFILE", "efficient (few messages, default) or fast (low latency)"),
-        ("SLUICEGATE_HUB", "hub of the efficient star (default: first id of init's node_ids)"),
-        ("SLUICEGATE_LINGER_MS", "linger of batches to many peers (efficient 350, fast 20)"),
-        ("SLUICEGATE_FORWARD_LINGER_MS", "linger of a leaf's batches to the hub (0)"),
-        ("SLUICEGATE_BATCH_MAX", "most values in one gossip message (1024)"),
-        ("SLUICEGATE_RETRY_MS", "wait before unacknowledged gossip is resent (3000 / 6000)"),
-        ("SLUICEGATE_ACK_DELAY_MS", "wait for a message to carry an ack (2000 / 3000)"),
-        ("SLUICEGATE_ACK_VIA_HUB", "gather lone acks at the hub: true/false (false / true)"),
-        ("SLUICEGATE_ACK_GATHER_MS", "how long ack collectors gather (1000)"),
-        ("SLUICEGATE_PEER_CAPACITY", "batches queued per peer link before waiting (1024)"),
-        ("SLUICEGATE_OUTPUT_CAPACITY", "messages queued for stdout before waiting (4096)"),
-        ("SLUICEGATE_DEDUP_WINDOW", "distinct values the gossip dedup remembers (1048576)"),
-        ("SLUICEGATE_PRE_INIT_LIMIT", "messages kept before init; more get error 11 (65536)"),
-        ("SLUICEGATE_ID_EPOCH", "per-process part of unique ids (default: random)"),
+        (
+            "SLUICEGATE_PROFILE",
+            "efficient (few messages, default) or fast (low latency)",
+        ),
+        (
+            "SLUICEGATE_HUB",
+            "hub of the efficient star (default: first id of init's node_ids)",
+        ),
+        (
+            "SLUICEGATE_LINGER_MS",
+            "linger of batches to many peers (efficient 350, fast 20)",
+        ),
+        (
+            "SLUICEGATE_FORWARD_LINGER_MS",
+            "linger of a leaf's batches to the hub (0)",
+        ),
+        (
+            "SLUICEGATE_BATCH_MAX",
+            "most values in one gossip message (1024)",
+        ),
+        (
+            "SLUICEGATE_RETRY_MS",
+            "wait before unacknowledged gossip is resent (3000 / 6000)",
+        ),
+        (
+            "SLUICEGATE_ACK_DELAY_MS",
+            "wait for a message to carry an ack (2000 / 3000)",
+        ),
+        (
+            "SLUICEGATE_ACK_VIA_HUB",
+            "gather lone acks at the hub: true/false (false / true)",
+        ),
+        (
+            "SLUICEGATE_ACK_GATHER_MS",
+            "how long ack collectors gather (1000)",
+        ),
+        (
+            "SLUICEGATE_PEER_CAPACITY",
+            "batches queued per peer link before waiting (1024)",
+        ),
+        (
+            "SLUICEGATE_OUTPUT_CAPACITY",
+            "messages queued for stdout before waiting (4096)",
+        ),
+        (
+            "SLUICEGATE_DEDUP_WINDOW",
+            "distinct values the gossip dedup remembers (1048576)",
+        ),
+        (
+            "SLUICEGATE_PRE_INIT_LIMIT",
+            "messages kept before init; more get error 11 (65536)",
+        ),
+        (
+            "SLUICEGATE_ID_EPOCH",
+            "per-process part of unique ids (default: random)",
+        ),
     ];
 
     /// The defaults of a profile.
@@ -301,8 +343,7 @@ mod tests {
                 "{name}=0 accepted"
             );
         }
-        let config =
-            NodeConfig::from_lookup(lookup(&[("SLUICEGATE_DEDUP_WINDOW", "64")])).unwrap();
+        let config = NodeConfig::from_lookup(lookup(&[("SLUICEGATE_DEDUP_WINDOW", "64")])).unwrap();
         assert_eq!(config.dedup_window, 64);
     }
 

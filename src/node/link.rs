@@ -9,19 +9,8 @@
 //! sent again, together with every other pending one, as one message covering their whole range:
 //! under a partition the values keep being offered until the link heals and they arrive.
 //!
-//! ```
-//! use std::time::Duration;
-//! use sluicegate::node::link::Link;
-//! use tokio::time::Instant;
-//!
-//! let now = Instant::now();
-//! let (mut a, mut b) = (Link::new(Duration::from_secs(3), Duration::from_secs(2)), Link::new(Duration::from_secs(3), Duration::from_secs(2)));
-//! let batch = a.send(vec![7], now);
-//! b.receive(&batch, now);
-//! let reply = b.send(vec![8], now); // carries b's acknowledgement of `batch`
-//! a.receive(&reply, now);
-//! assert_eq!(a.pending(), 0);
-//! ```
+//! The test `an_acknowledgement_riding_on_a_reply_clears_pending` below shows
+//! an acknowledgement riding on a reply.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -255,6 +244,24 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledgement_riding_on_a_reply_clears_pending() {
+        use crate::node::link::Link;
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        let now = Instant::now();
+        let (mut a, mut b) = (
+            Link::new(Duration::from_secs(3), Duration::from_secs(2)),
+            Link::new(Duration::from_secs(3), Duration::from_secs(2)),
+        );
+        let batch = a.send(vec![7], now);
+        b.receive(&batch, now);
+        let reply = b.send(vec![8], now); // carries b's acknowledgement of `batch`
+        a.receive(&reply, now);
+        assert_eq!(a.pending(), 0);
+    }
 
     const RETRY: Duration = Duration::from_secs(3);
     const ACK_DELAY: Duration = Duration::from_secs(2);

@@ -19,9 +19,9 @@
 //! acknowledges it, and re-sends it while it does not (partitions drop messages silently).
 //!
 //! The shape of the gossip is the [`Profile`]'s: a star with a batching hub (few messages) or
-//! direct sends from every node (one hop). See [`plan`]. Acks ride on gossip going the other
+//! direct sends from every node (one hop). See `node/plan.rs`. Acks ride on gossip going the other
 //! way; the few that cannot go on their own after a quiet delay, or, when every node talks to
-//! every other one, gathered and passed on by the hub ([`acks`]). Nothing is sent when there
+//! every other one, gathered and passed on by the hub (`node/acks.rs`). Nothing is sent when there
 //! is nothing new.
 //!
 //! The node can be driven in-process:

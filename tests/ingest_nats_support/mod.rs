@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use sluicegate::ingest::store::JetStreamConfig;
+use sluicegate::ingest::JetStreamConfig;
 use tokio::process::{Child, Command};
 
 /// Every wait is bounded by this.

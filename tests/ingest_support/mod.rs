@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sluicegate::ingest::config::ServerConfig;
+use sluicegate::ingest::RunningServer;
+use sluicegate::ingest::ServerConfig;
 use sluicegate::ingest::proto::ingest_client::IngestClient;
 use sluicegate::ingest::proto::{IngestRequest, IngestResponse, Record, Rejection};
-use sluicegate::ingest::server::{self, RunningServer};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
@@ -28,7 +28,9 @@ pub fn config(dir: &tempfile::TempDir) -> ServerConfig {
 }
 
 pub async fn start(config: ServerConfig) -> RunningServer {
-    server::start(config).await.expect("the server starts")
+    sluicegate::ingest::start(config)
+        .await
+        .expect("the server starts")
 }
 
 pub fn record(id: &str) -> Record {
@@ -41,7 +43,7 @@ pub fn record(id: &str) -> Record {
 
 /// The ids in the embedded store's log in `dir`, in log order.
 pub fn stored_ids(dir: &std::path::Path) -> Vec<String> {
-    sluicegate::ingest::store::read_dir(dir)
+    sluicegate::ingest::read_dir(dir)
         .expect("the store reads back")
         .records
         .into_iter()

@@ -305,8 +305,7 @@ fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
     match &args.store.store.0 {
         StoreTarget::Embedded => {
             let dir = args.store.embedded_dir();
-            let contents =
-                read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+            let contents = read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
             let torn = match contents.torn_tail {
                 Some((offset, reason)) => {
                     format!("at byte {offset} ({reason}; cut off when a server opens the store)")

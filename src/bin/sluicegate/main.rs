@@ -69,7 +69,12 @@ fn main() -> ExitCode {
             ingest::run(command)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "sluicegate", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sluicegate",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
     };

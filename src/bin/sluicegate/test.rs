@@ -9,8 +9,7 @@ use clap::ValueEnum;
 
 use sluicegate::harness::{
     AvailabilityRequirement, BadOutput, CheckOptions, LatencyDist, Launcher, NetLogging,
-    NodeSource, Plan, TestConfig, TopologyKind, WorkloadKind, describe, print_results, run,
-    sweep,
+    NodeSource, Plan, TestConfig, TopologyKind, WorkloadKind, describe, print_results, run, sweep,
 };
 use sluicegate::node::NodeConfig;
 

@@ -16,7 +16,7 @@ pub struct AvailabilityResult {
 
 impl AvailabilityResult {
     /// `{:valid? true, :ok-fraction 1.0}`.
-    pub fn to_edn(&self) -> Edn {
+    pub fn to_edn(self) -> Edn {
         Edn::kw_map([
             ("valid?", self.valid.to_edn()),
             ("ok-fraction", Edn::Float(self.ok_fraction)),

@@ -5,21 +5,8 @@
 //! [`analyze`] runs the ones a workload uses and merges their validity the way Jepsen does
 //! (`false` beats `:unknown`, which beats `true`).
 //!
-//! ```
-//! use sluicegate::harness::check::{analyze, CheckOptions, Validity, WorkloadKind};
-//! use sluicegate::harness::history::History;
-//! use sluicegate::harness::net_stats::NetStats;
-//!
-//! // No operations at all: nothing was broadcast, so nothing can be judged stable.
-//! let analysis = analyze(
-//!     WorkloadKind::Broadcast,
-//!     &History::new(),
-//!     &NetStats::default(),
-//!     &CheckOptions::default(),
-//! );
-//! assert_eq!(analysis.valid, Validity::Unknown);
-//! assert_eq!(analysis.valid.exit_code(), 2);
-//! ```
+//! The test `an_empty_broadcast_history_is_unknown_and_exits_2` below shows
+//! the verdict of a run with no operations.
 
 pub mod availability;
 pub mod echo;
@@ -270,4 +257,24 @@ pub fn client_invocation_count(history: &History) -> u64 {
         .iter()
         .filter(|op| op.is_client() && op.kind == OpType::Invoke)
         .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_empty_broadcast_history_is_unknown_and_exits_2() {
+        use crate::harness::check::{CheckOptions, Validity, WorkloadKind, analyze};
+        use crate::harness::history::History;
+        use crate::harness::net_stats::NetStats;
+
+        // No operations at all: nothing was broadcast, so nothing can be judged stable.
+        let analysis = analyze(
+            WorkloadKind::Broadcast,
+            &History::new(),
+            &NetStats::default(),
+            &CheckOptions::default(),
+        );
+        assert_eq!(analysis.valid, Validity::Unknown);
+        assert_eq!(analysis.valid.exit_code(), 2);
+    }
 }

@@ -32,7 +32,7 @@ impl NetResult {
     }
 
     /// `{:all {…}, :clients {…}, :servers {…}, :valid? true}`; `:clients` has no msgs-per-op.
-    pub fn to_edn(&self) -> Edn {
+    pub fn to_edn(self) -> Edn {
         let subset = |counts: NetCounts, msgs_per_op: Option<f32>| {
             let mut entries = vec![
                 ("send-count", Edn::uint(counts.send_count)),

@@ -5,25 +5,8 @@
 //! Broadcasts are the set's adds (spec §3.3): they print as `:f :add` in the records.
 //! Everything is compared by history index, never by time; times only give the latencies.
 //!
-//! ```
-//! use serde_json::json;
-//! use sluicegate::harness::check::set_full::{self, Outcome};
-//! use sluicegate::harness::history::{History, Op, OpFn, OpType, Process};
-//!
-//! let op = |time: u64, kind, process, f, value| Op {
-//!     index: 0, time, kind, process: Process::Client(process), f, value,
-//!     error: None, exception: None, final_read: false,
-//! };
-//! let history = History::from_ops([
-//!     op(0, OpType::Invoke, 0, OpFn::Broadcast, json!(7)),
-//!     op(1_000_000, OpType::Ok, 0, OpFn::Broadcast, json!(7)),
-//!     op(2_000_000, OpType::Invoke, 1, OpFn::Read, json!(null)),
-//!     op(3_000_000, OpType::Ok, 1, OpFn::Read, json!([7])),
-//! ]);
-//! let result = set_full::check(&history, false);
-//! assert_eq!(result.elements[0].outcome, Outcome::Stable);
-//! assert_eq!(result.elements[0].stable_latency, Some(0)); // no later read missed it
-//! ```
+//! The test `a_value_every_later_read_saw_is_stable` below shows
+//! one broadcast value that a later read saw.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -57,7 +40,7 @@ impl LatencyQuantiles {
     /// element at `min(n − 1, floor(n·p))`. `None` when `values` is empty.
     ///
     /// ```
-    /// use sluicegate::harness::check::set_full::LatencyQuantiles;
+    /// use sluicegate::harness::LatencyQuantiles;
     /// let q = LatencyQuantiles::from_values(&[7, 0, 5, 0]).unwrap();
     /// assert_eq!((q.p0, q.p50, q.p95, q.p99, q.max), (0, 5, 7, 7, 7));
     /// ```
@@ -421,5 +404,36 @@ fn element_result(element: Value, record: Record<'_>) -> ElementResult<'_> {
         known,
         last_present,
         last_absent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_value_every_later_read_saw_is_stable() {
+        use crate::harness::check::set_full::{self, Outcome};
+        use crate::harness::history::{History, Op, OpFn, OpType, Process};
+        use serde_json::json;
+
+        let op = |time: u64, kind, process, f, value| Op {
+            index: 0,
+            time,
+            kind,
+            process: Process::Client(process),
+            f,
+            value,
+            error: None,
+            exception: None,
+            final_read: false,
+        };
+        let history = History::from_ops([
+            op(0, OpType::Invoke, 0, OpFn::Broadcast, json!(7)),
+            op(1_000_000, OpType::Ok, 0, OpFn::Broadcast, json!(7)),
+            op(2_000_000, OpType::Invoke, 1, OpFn::Read, json!(null)),
+            op(3_000_000, OpType::Ok, 1, OpFn::Read, json!([7])),
+        ]);
+        let result = set_full::check(&history, false);
+        assert_eq!(result.elements[0].outcome, Outcome::Stable);
+        assert_eq!(result.elements[0].stable_latency, Some(0)); // no later read missed it
     }
 }

@@ -1,21 +1,8 @@
 //! What a run leaves behind: the results printed as Maelstrom prints them (spec §6.4, §7),
 //! a one-line summary of the numbers that matter, and the run folder in the store.
 //!
-//! ```
-//! use std::time::Duration;
-//! use sluicegate::harness::check::{analyze, CheckOptions, WorkloadKind};
-//! use sluicegate::harness::history::History;
-//! use sluicegate::harness::net_stats::NetStats;
-//! use sluicegate::harness::report::{print_results, RunNotes};
-//!
-//! let analysis = analyze(WorkloadKind::Echo, &History::new(), &NetStats::default(), &CheckOptions::default());
-//! let notes = RunNotes { stdout_deaths: vec![], harness_cpu: Duration::ZERO, wall: Duration::from_secs(10) };
-//! let mut out = Vec::new();
-//! print_results(&analysis, &notes, false, &mut out).unwrap();
-//! let text = String::from_utf8(out).unwrap();
-//! assert!(text.starts_with("{:perf {:latency-graph {:valid? true},\n"));
-//! assert!(text.contains(" :valid? true}\n\nEverything looks good! ヽ(‘ー`)ノ\n"));
-//! ```
+//! The test `results_print_as_edn_with_the_verdict_line` below shows
+//! what an echo run with no operations prints.
 
 mod store;
 mod svg;
@@ -237,4 +224,33 @@ fn json_document(analysis: &Analysis, notes: &RunNotes) -> serde_json::Value {
 /// An f32 as JSON with its f32 digits (27.806324, not 27.806324005126953).
 fn analysis_float(value: f32) -> serde_json::Value {
     crate::harness::edn::Edn::Float32(value).to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn results_print_as_edn_with_the_verdict_line() {
+        use crate::harness::check::{CheckOptions, WorkloadKind, analyze};
+        use crate::harness::history::History;
+        use crate::harness::net_stats::NetStats;
+        use crate::harness::report::{RunNotes, print_results};
+        use std::time::Duration;
+
+        let analysis = analyze(
+            WorkloadKind::Echo,
+            &History::new(),
+            &NetStats::default(),
+            &CheckOptions::default(),
+        );
+        let notes = RunNotes {
+            stdout_deaths: vec![],
+            harness_cpu: Duration::ZERO,
+            wall: Duration::from_secs(10),
+        };
+        let mut out = Vec::new();
+        print_results(&analysis, &notes, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("{:perf {:latency-graph {:valid? true},\n"));
+        assert!(text.contains(" :valid? true}\n\nEverything looks good! ヽ(‘ー`)ノ\n"));
+    }
 }

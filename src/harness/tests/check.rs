@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::harness::check::set_full::{self, LatencyQuantiles, Outcome};
 use crate::harness::check::{
     Analysis, AvailabilityRequirement, CheckOptions, Validity, WorkloadKind, analyze,
@@ -14,6 +13,7 @@ use crate::harness::net_stats::{NetCounts, NetStats};
 use crate::harness::report::{
     RunNotes, RunStore, StdoutDeath, print_results, summary_line, verdict_line,
 };
+use serde_json::{Value, json};
 
 const MS: u64 = 1_000_000;
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
 use crate::harness::client::{Client, RpcError};
 use crate::harness::net::{Cut, Latency, LatencyDist, NetLogging, Network};
+use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 

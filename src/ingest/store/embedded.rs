@@ -22,16 +22,7 @@
 //! write and one `fdatasync`; the framing and recovery fit in a page of code that the crash test
 //! exercises, and `crc32fast` is the only dependency.
 //!
-//! ```
-//! use sluicegate::ingest::proto::Record;
-//! use sluicegate::ingest::store::{read_dir, Store, StoreOptions};
-//!
-//! let dir = tempfile::tempdir().unwrap();
-//! let (mut store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
-//! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
-//! store.append(&[&record]).unwrap();
-//! assert_eq!(read_dir(dir.path()).unwrap().records, vec![record]);
-//! ```
+//! The test `an_appended_record_reads_back` below shows an append read back.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -74,7 +65,7 @@ impl Default for StoreOptions {
     }
 }
 
-/// What [`Store::open`] found.
+/// What opening the embedded store found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// Intact records in the log.
@@ -560,6 +551,22 @@ pub fn read_dir(dir: &Path) -> Result<Contents, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_appended_record_reads_back() {
+        use crate::ingest::proto::Record;
+        use crate::ingest::store::{Store, StoreOptions, read_dir};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let record = Record {
+            id: "r-1".into(),
+            payload: b"hello".to_vec().into(),
+            key: None,
+        };
+        store.append(&[&record]).unwrap();
+        assert_eq!(read_dir(dir.path()).unwrap().records, vec![record]);
+    }
 
     fn record(id: &str) -> Record {
         Record {

@@ -31,7 +31,7 @@
 //! A store is configured by a URL (see [`JetStreamConfig::parse`]):
 //!
 //! ```
-//! use sluicegate::ingest::store::JetStreamConfig;
+//! use sluicegate::ingest::JetStreamConfig;
 //!
 //! let config = JetStreamConfig::parse("nats://127.0.0.1:4222?stream=EVENTS&replicas=3").unwrap();
 //! assert_eq!(config.server, "nats://127.0.0.1:4222");

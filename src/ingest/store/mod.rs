@@ -20,19 +20,8 @@
 //! - **Idempotence**: [`RecordStore::claim_all`] answers repeats the writer does not need to
 //!   write again; the store's own dedup (JetStream's `Nats-Msg-Id`) catches the rest.
 //!
-//! ```
-//! use sluicegate::ingest::proto::Record;
-//! use sluicegate::ingest::store::{Outcome, RecordStore, Store, StoreOptions};
-//!
-//! let dir = tempfile::tempdir().unwrap();
-//! let (store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
-//! let mut store: Box<dyn RecordStore> = Box::new(store);
-//! let record = Record { id: "r-1".into(), payload: b"hello".to_vec().into(), key: None };
-//! assert_eq!(store.claim_all(&["r-1"]), [true]);
-//! let appended = store.write_batch(&[&record]);
-//! assert!(matches!(appended.finish().unwrap()[..], [Outcome::Stored]));
-//! assert_eq!(store.claim_all(&["r-1", "r-2", "r-2"]), [false, true, false]);
-//! ```
+//! The test `a_store_answers_claims_and_writes_in_order` below shows
+//! a claim, a write and the claims after it.
 
 mod direct;
 mod embedded;
@@ -42,8 +31,8 @@ mod jetstream;
 mod page_cache;
 mod recent;
 
-pub(crate) use embedded::{Store, StoreOptions};
 pub use embedded::{Contents, Recovery, read_dir};
+pub(crate) use embedded::{Store, StoreOptions};
 pub use frame::encoded_len as stored_len;
 #[cfg(feature = "nats")]
 pub(crate) use jetstream::JetStreamStore;
@@ -237,4 +226,29 @@ pub trait RecordStore: Send + 'static {
 
     /// A short description for logs: the directory, or the server and stream.
     fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_store_answers_claims_and_writes_in_order() {
+        use crate::ingest::proto::Record;
+        use crate::ingest::store::{Outcome, RecordStore, Store, StoreOptions};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _recovery) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut store: Box<dyn RecordStore> = Box::new(store);
+        let record = Record {
+            id: "r-1".into(),
+            payload: b"hello".to_vec().into(),
+            key: None,
+        };
+        assert_eq!(store.claim_all(&["r-1"]), [true]);
+        let appended = store.write_batch(&[&record]);
+        assert!(matches!(appended.finish().unwrap()[..], [Outcome::Stored]));
+        assert_eq!(
+            store.claim_all(&["r-1", "r-2", "r-2"]),
+            [false, true, false]
+        );
+    }
 }

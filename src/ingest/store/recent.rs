@@ -319,12 +319,6 @@ impl RecentIds {
             .map(|generation| generation.held)
             .sum()
     }
-
-    /// True if no id is remembered.
-    #[cfg(any(test, feature = "unstable-internals"))]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
