@@ -94,14 +94,19 @@ fn load_config(server: SocketAddr, prefix: &str) -> LoadConfig {
     config
 }
 
+/// Ack latency p50 and p99 in ms (zero when nothing was answered).
+fn p50_p99_ms(report: &LoadReport) -> (f64, f64) {
+    report.accounting.latency.map_or((0.0, 0.0), |q| {
+        (q.p50.as_secs_f64() * 1e3, q.p99.as_secs_f64() * 1e3)
+    })
+}
+
 fn line(name: &str, report: &LoadReport) {
-    let a = &report.accounting;
+    let (p50, p99) = p50_p99_ms(report);
     println!(
-        "{name:<34} {:>9.0} records/s   ack p50 {:>7.2} ms   p99 {:>7.2} ms   exact {}",
+        "{name:<34} {:>9.0} records/s   ack p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   exact {}",
         report.records_per_second(),
-        a.latency_p50.as_secs_f64() * 1e3,
-        a.latency_p99.as_secs_f64() * 1e3,
-        a.is_exact()
+        report.accounting.is_exact()
     );
 }
 
@@ -384,13 +389,12 @@ async fn main() {
         contender.stop().await;
     }
     if let Some(jetstream) = jetstream_round().await {
+        let (p50, p99) = p50_p99_ms(&jetstream);
         println!(
-            "best of 3: jetstream ingest / echo = {:.2}x ({:.0} vs {:.0} records/s), ack p50 {:.2} ms, p99 {:.2} ms",
+            "best of 3: jetstream ingest / echo = {:.2}x ({:.0} vs {:.0} records/s), ack p50 {p50:.2} ms, p99 {p99:.2} ms",
             jetstream.records_per_second() / best_echo.records_per_second(),
             jetstream.records_per_second(),
             best_echo.records_per_second(),
-            jetstream.accounting.latency_p50.as_secs_f64() * 1e3,
-            jetstream.accounting.latency_p99.as_secs_f64() * 1e3,
         );
     }
     rss_under_overload().await;

@@ -3,6 +3,7 @@
 //! that makes real Maelstrom stop reading a node (spec §1.7).
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -229,8 +230,9 @@ async fn keep_stderr(
     let mut lines = stderr.lines();
     while let Ok(Some(line)) = lines.next_line().await {
         Tails::push(&tails.stderr, &line);
-        if echo {
-            eprintln!("{id} | {line}");
+        // `--log-stderr` echo; if the harness's own stderr is closed, the log file still has it.
+        if echo && writeln!(std::io::stderr(), "{id} | {line}").is_err() {
+            tracing::debug!(node = %id, "stderr closed; node stderr goes to its log only");
         }
         if log.write_all(format!("{line}\n").as_bytes()).await.is_err() {
             tracing::warn!(node = %id, "could not write the node log; stderr still shown on --log-stderr");

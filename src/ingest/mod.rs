@@ -19,6 +19,8 @@
 mod config;
 pub mod load;
 mod oversized;
+#[cfg(feature = "metrics")]
+mod prometheus;
 pub mod proto;
 mod reply;
 mod server;

@@ -72,6 +72,7 @@ pub struct DrainReport {
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     recovery: Recovery,
     shutdown: CancellationToken,
     stats: LiveStats,
@@ -96,6 +97,11 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where Prometheus `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// What opening the store found (for JetStream: the messages already in the stream).
@@ -167,26 +173,6 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
     }
 }
 
-/// Installs the Prometheus exporter, serving `/metrics` at `addr`.
-#[cfg(feature = "metrics")]
-fn serve_metrics(addr: SocketAddr) -> Result<(), ServeError> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|error| ServeError::Metrics(error.to_string()))?;
-    tracing::info!(metrics_addr = %addr, "serving Prometheus metrics at /metrics");
-    Ok(())
-}
-
-/// Without the `metrics` feature there is no exporter: asking for one is an error, not a
-/// silent no-op.
-#[cfg(not(feature = "metrics"))]
-fn serve_metrics(_addr: SocketAddr) -> Result<(), ServeError> {
-    Err(ServeError::Metrics(
-        "this build has no Prometheus exporter (the `metrics` feature)".into(),
-    ))
-}
-
 /// Opens the store, binds the socket and starts serving in the background.
 ///
 /// # Errors
@@ -204,9 +190,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         addr: config.listen,
         source,
     })?;
-    if let Some(metrics_addr) = config.metrics_listen {
-        serve_metrics(metrics_addr)?;
-    }
+    let shutdown = CancellationToken::new();
+    let metrics_addr = match config.metrics_listen {
+        #[cfg(feature = "metrics")]
+        Some(metrics_addr) => {
+            Some(crate::ingest::prometheus::serve(metrics_addr, shutdown.clone()).await?)
+        }
+        // Asking for an exporter this build does not have is an error, not a silent no-op.
+        #[cfg(not(feature = "metrics"))]
+        Some(_) => {
+            return Err(ServeError::Metrics(
+                "this build has no Prometheus exporter (the `metrics` feature)".into(),
+            ));
+        }
+        None => None,
+    };
 
     let counters = Arc::new(Counters::default());
     let queue_capacity = config.queue_batches();
@@ -227,7 +225,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         })
     };
 
-    let shutdown = CancellationToken::new();
     let context = StreamContext {
         queue,
         batch_records: config.batch_records.max(1),
@@ -250,6 +247,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     tracing::info!(%addr, "ingest server listening");
     Ok(RunningServer {
         addr,
+        metrics_addr,
         recovery,
         shutdown,
         stats,

@@ -172,7 +172,7 @@ pub struct LoadArgs {
         env = "SLUICEGATE_INGEST_SERVER",
         default_value = "127.0.0.1:50051"
     )]
-    pub server: SocketAddr,
+    pub server: String,
     /// Records to send.
     #[arg(long, default_value_t = 100_000)]
     pub records: usize,
@@ -305,7 +305,7 @@ fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
     match &args.store.store.0 {
         StoreTarget::Embedded => {
             let dir = args.store.embedded_dir();
-            let contents = read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+            let contents = read_dir(dir)?;
             let torn = match contents.torn_tail {
                 Some((offset, reason)) => {
                     format!("at byte {offset} ({reason}; cut off when a server opens the store)")

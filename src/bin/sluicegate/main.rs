@@ -45,7 +45,7 @@ fn usage_error(error: clap::Error) -> ExitCode {
     }
     // A failure to print the usage message leaves nothing better to do than exit with its code.
     if let Err(print_error) = error.print() {
-        eprintln!("sluicegate: {print_error}");
+        report(&format!("sluicegate: {print_error}"));
     }
     if std::env::args().nth(1).as_deref() == Some("test") {
         ExitCode::from(MAELSTROM_BAD_ARGUMENTS)
@@ -81,9 +81,18 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("sluicegate: {error:#}");
+            report(&format!("sluicegate: {error:#}"));
             ExitCode::from(255)
         }
+    }
+}
+
+/// Writes `line` to stderr. Unlike `eprintln!`, a closed stderr (`2>&1 | head -1`) is not a
+/// panic: there is nobody left to tell, and the exit code still says what happened.
+fn report(line: &str) {
+    use std::io::Write;
+    if writeln!(std::io::stderr(), "{line}").is_err() {
+        // Nothing to do: stderr was the last place to say it.
     }
 }
 

@@ -1,5 +1,6 @@
 //! `sluicegate test`: the flags of `maelstrom test`, plus `--seed`, `--json` and `--store`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -227,13 +228,18 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
     .context("starting the tokio runtime")?;
     let outcome = runtime.block_on(run(&config))?;
-    let mut stdout = std::io::stdout().lock();
-    print_results(&outcome.analysis, &outcome.notes, json, &mut stdout)
-        .context("printing the results")?;
+    // The store first: a reader that stops early (`| head -1`) must not cost the run folder.
     if let Some(store) = &outcome.store {
         store
             .write_all(&outcome.analysis, &outcome.history, &outcome.notes)
             .with_context(|| format!("writing {}", store.dir().display()))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match print_results(&outcome.analysis, &outcome.notes, json, &mut stdout) {
+        Ok(()) => {}
+        // Whoever reads stdout has seen all they wanted; the verdict still decides the exit.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => return Err(error).context("printing the results"),
     }
     Ok(ExitCode::from(outcome.analysis.valid.exit_code()))
 }
@@ -243,7 +249,12 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
 fn run_sweep(config: TestConfig, first: u64, count: u64) -> anyhow::Result<ExitCode> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let runs = sweep(&config, first, count, workers);
-    print!("{}", describe(&runs, replay_command));
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{}", describe(&runs, replay_command)) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => return Err(error).context("printing the sweep"),
+    }
     let all_passed = runs.iter().all(|run| run.passed());
     Ok(ExitCode::from(if all_passed { 0 } else { 1 }))
 }

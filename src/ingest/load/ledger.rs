@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -19,7 +21,8 @@ pub struct Ledger {
     rejections: BTreeMap<String, u64>,
     answered_twice: u64,
     unexpected: u64,
-    latencies_us: Vec<u32>,
+    /// Answer latencies in microseconds, 3 significant digits (0.1 % resolution).
+    latencies_us: Histogram<u64>,
 }
 
 impl Ledger {
@@ -30,7 +33,7 @@ impl Ledger {
             rejections: BTreeMap::new(),
             answered_twice: 0,
             unexpected: 0,
-            latencies_us: Vec::with_capacity(records),
+            latencies_us: Histogram::new(3).expect("3 significant digits are within 0..=5"),
         }
     }
 
@@ -44,8 +47,9 @@ impl Ledger {
             return false;
         }
         *slot = state;
+        // Auto-resizing histogram: recording cannot fail for any u64.
         self.latencies_us
-            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+            .saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
         true
     }
 
@@ -71,15 +75,15 @@ impl Ledger {
     /// The totals.
     pub fn summary(&self) -> Accounting {
         let count = |state| self.states.iter().filter(|s| **s == state).count() as u64;
-        let mut sorted = self.latencies_us.clone();
-        sorted.sort_unstable();
-        let percentile = |p: f64| {
-            if sorted.is_empty() {
-                return Duration::ZERO;
-            }
-            let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
-            Duration::from_micros(u64::from(sorted[rank - 1]))
-        };
+        let histogram = &self.latencies_us;
+        let quantile = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
+        let latency = (!histogram.is_empty()).then(|| LatencyQuantiles {
+            p50: quantile(0.50),
+            p90: quantile(0.90),
+            p99: quantile(0.99),
+            p999: quantile(0.999),
+            max: Duration::from_micros(histogram.max()),
+        });
         Accounting {
             records: self.states.len() as u64,
             stored: count(State::Stored),
@@ -88,18 +92,8 @@ impl Ledger {
             rejections: self.rejections.clone(),
             answered_twice: self.answered_twice,
             unexpected: self.unexpected,
-            latency_p50: percentile(0.50),
-            latency_p99: percentile(0.99),
+            latency,
         }
-    }
-
-    /// Indices of the records never answered.
-    pub fn unanswered(&self) -> impl Iterator<Item = usize> + '_ {
-        self.states
-            .iter()
-            .enumerate()
-            .filter(|(_, state)| **state == State::Unanswered)
-            .map(|(index, _)| index)
     }
 }
 
@@ -121,10 +115,23 @@ pub struct Accounting {
     pub answered_twice: u64,
     /// Answers naming a record not outstanding on that stream.
     pub unexpected: u64,
-    /// Median time from sending a record to its answer.
-    pub latency_p50: Duration,
-    /// 99th percentile of the same.
-    pub latency_p99: Duration,
+    /// Time from sending a record to its answer; `None` when nothing was answered.
+    pub latency: Option<LatencyQuantiles>,
+}
+
+/// Quantiles of the answer latency (from a histogram with 0.1 % resolution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyQuantiles {
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// Slowest answer.
+    pub max: Duration,
 }
 
 impl Accounting {
@@ -154,8 +161,17 @@ mod tests {
         );
         assert_eq!(summary.answered_twice, 1);
         assert!(!summary.is_exact());
-        assert_eq!(ledger.unanswered().collect::<Vec<_>>(), vec![2]);
-        assert_eq!(summary.latency_p50, Duration::from_millis(1));
-        assert_eq!(summary.latency_p99, Duration::from_millis(3));
+        let latency = summary.latency.expect("two answers were timed");
+        assert_eq!(latency.p50, Duration::from_millis(1));
+        // The histogram keeps 3 significant digits: within 0.1 % of the 3 ms answer.
+        for slow in [latency.p90, latency.p99, latency.p999, latency.max] {
+            assert!(slow.abs_diff(Duration::from_millis(3)) <= Duration::from_micros(3));
+        }
+    }
+
+    #[test]
+    fn no_answers_have_no_latency() {
+        let ledger = Ledger::new(2);
+        assert_eq!(ledger.summary().latency, None);
     }
 }

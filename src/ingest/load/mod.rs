@@ -11,12 +11,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod ledger;
-pub mod worker;
+mod ledger;
+mod worker;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,13 +23,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Endpoint;
 
-pub use ledger::{Accounting, Ledger};
+use ledger::Ledger;
+pub use ledger::{Accounting, LatencyQuantiles};
 
 /// What to push and how.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// The server.
-    pub server: SocketAddr,
+    /// The server, as `host:port` (a name such as `localhost:50051` or an address).
+    pub server: String,
     /// Records to send in all.
     pub records: usize,
     /// Payload bytes per record.
@@ -53,9 +53,9 @@ pub struct LoadConfig {
 
 impl LoadConfig {
     /// Defaults: 256-byte records in batches of 256 over 4 streams, no rate limit, 5 retries.
-    pub fn new(server: SocketAddr, records: usize) -> Self {
+    pub fn new(server: impl std::fmt::Display, records: usize) -> Self {
         LoadConfig {
-            server,
+            server: server.to_string(),
             records,
             record_size: 256,
             batch_size: 256,
@@ -96,15 +96,25 @@ impl LoadReport {
             out.push_str(&format!("  {reason:<22} {count}\n"));
         }
         out.push_str(&format!(
-            "unaccounted  {}\nanswered twice {}\nunexpected answers {}\nelapsed      {:.3} s\nrecords/s    {:.0}\nack latency  p50 {:.2} ms, p99 {:.2} ms\n",
+            "unaccounted  {}\nanswered twice {}\nunexpected answers {}\nelapsed      {:.3} s\nrecords/s    {:.0}\n",
             a.unaccounted,
             a.answered_twice,
             a.unexpected,
             self.elapsed.as_secs_f64(),
             self.records_per_second(),
-            a.latency_p50.as_secs_f64() * 1e3,
-            a.latency_p99.as_secs_f64() * 1e3,
         ));
+        let ms = |latency: Duration| latency.as_secs_f64() * 1e3;
+        out.push_str(&match &a.latency {
+            Some(q) => format!(
+                "ack latency  p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms\n",
+                ms(q.p50),
+                ms(q.p90),
+                ms(q.p99),
+                ms(q.p999),
+                ms(q.max)
+            ),
+            None => "ack latency  no answers\n".to_owned(),
+        });
         out.push_str(if a.is_exact() {
             "accounting   exact: every record stored or rejected with a reason, none twice\n"
         } else {

@@ -36,10 +36,10 @@ use super::{frame, page_cache};
 use crate::ingest::proto::Record;
 
 fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         what,
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -660,7 +660,7 @@ mod tests {
         fs::write(segment_path(dir.path(), 2), b"not ours").unwrap();
         let refused = store.append(&[&record("c")]);
         assert!(
-            matches!(&refused, Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists),
+            matches!(&refused, Err(StoreError::Io { error, .. }) if error.kind() == io::ErrorKind::AlreadyExists),
             "{refused:?}"
         );
         assert_eq!(fs::read(segment_path(dir.path(), 2)).unwrap(), b"not ours");

@@ -49,15 +49,16 @@ use crate::ingest::proto::Record;
 /// Errors of the stores.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// An I/O operation failed.
-    #[error("{what} {path}: {source}")]
+    /// An I/O operation failed. The OS error is part of the message and deliberately not a
+    /// `source()` as well, so that a printed error chain says it once.
+    #[error("{what} {path}: {error}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A segment other than the last is damaged: that is not a torn write but corruption.
     #[error("segment {path} is corrupt at byte {offset}: {reason}")]
