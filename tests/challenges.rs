@@ -1,7 +1,7 @@
 //! The Fly.io Gossip Glomers broadcast challenges 3a-3e, run against our node
-//! (`sluicegate-node`) in our harness with the exact Maelstrom command lines (spec section 9).
-//! Each run takes 30+ s of wall clock, so they are #[ignore]d here and run by `.ci/run`:
-//! `cargo test --release --test challenges -- --ignored --test-threads=1`.
+//! (`sluicegate-node`) in our harness with the exact Maelstrom command lines
+//! (docs/harness.md §9.1). Each run takes 30+ s of wall clock, so they are #[ignore]d here and
+//! run by `.ci/run`: `cargo test --release --test challenges -- --ignored --test-threads=1`.
 #![cfg(all(feature = "harness", feature = "cli"))]
 
 use std::path::PathBuf;

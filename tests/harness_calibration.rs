@@ -1,7 +1,7 @@
-//! Calibration against Maelstrom's published runs (spec §9): the naive neighbour-gossip node on
-//! 25 nodes at rate 100 must land where Maelstrom put it. Each run takes ~35 s of wall clock and
-//! measures latency, so they are #[ignore]d here and run one at a time from `.ci/run`:
-//! `cargo test --release --test harness_calibration -- --ignored --test-threads=1`.
+//! Calibration against Maelstrom's published runs (docs/harness.md §9.3): the naive
+//! neighbour-gossip node on 25 nodes at rate 100 must land where Maelstrom put it. Each run takes
+//! ~35 s of wall clock and measures latency, so they are #[ignore]d here and run one at a time from
+//! `.ci/run`: `cargo test --release --test harness_calibration -- --ignored --test-threads=1`.
 #![cfg(feature = "harness")]
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! A Maelstrom client (spec §1.3, §2.3): a `c` id on the network that sends one request at a
-//! time and waits for the reply whose `in_reply_to` matches, dropping everything else.
+//! A Maelstrom client (docs/harness.md §1.3, §2.3): a `c` id on the network that sends one request
+//! at a time and waits for the reply whose `in_reply_to` matches, dropping everything else.
 
 use std::sync::Arc;
 use std::time::Duration;

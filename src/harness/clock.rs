@@ -1,5 +1,5 @@
-//! The test's relative clock (spec §2.2 step 4): every history time is nanoseconds since it
-//! started. It reads tokio's clock, so a paused runtime makes it virtual.
+//! The test's relative clock (docs/harness.md §2.2 step 4): every history time is nanoseconds since
+//! it started. It reads tokio's clock, so a paused runtime makes it virtual.
 
 use tokio::time::Instant;
 

@@ -1,4 +1,5 @@
-//! EDN values and a Clojure-style printer, so that our results read like Maelstrom's (spec §7).
+//! EDN values and a Clojure-style printer, so that our results read like Maelstrom's
+//! (docs/harness.md §7.1).
 //!
 //! Maelstrom prints its results map with Jepsen's pretty printer: a collection that fits on the
 //! rest of the line (70 columns) is printed inline; one that does not puts each map entry, or each

@@ -1,11 +1,11 @@
 //! The history of a test run: every client and nemesis operation, invoked and completed, in the
-//! order the interpreter saw them (spec §2.7). The checkers read nothing else but this and the
-//! network journal's counts.
+//! order the interpreter saw them (docs/harness.md §2.7). The checkers read nothing else but this
+//! and the network journal's counts.
 
 use serde::Serialize;
 use serde_json::Value;
 
-/// Nanoseconds since the test's relative clock started (spec §2.2 step 4).
+/// Nanoseconds since the test's relative clock started (docs/harness.md §2.2 step 4).
 pub type Nanos = u64;
 
 /// Whether an event is an invocation or one of the three completion kinds.
@@ -82,7 +82,7 @@ impl OpFn {
     }
 }
 
-/// One history event (spec §2.7).
+/// One history event (docs/harness.md §2.7).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Op {
     /// Dense position in the history, from 0.
@@ -106,7 +106,7 @@ pub struct Op {
     /// A malformed reply or another exception behind an `info` completion, for `:exceptions`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
-    /// True for the reads of the final phase (spec §2.6).
+    /// True for the reads of the final phase (docs/harness.md §2.6).
     #[serde(rename = "final?", skip_serializing_if = "std::ops::Not::not")]
     pub final_read: bool,
 }

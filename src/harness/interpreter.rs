@@ -1,5 +1,5 @@
-//! The event loop that issues operations and records the history (spec §2.3-§2.7): one loop
-//! numbers every event, dequeues completions before it considers new invocations, stamps
+//! The event loop that issues operations and records the history (docs/harness.md §2.3-§2.7): one
+//! loop numbers every event, dequeues completions before it considers new invocations, stamps
 //! invocations with their scheduled time and completions with the time it took them.
 
 use std::sync::Arc;
@@ -19,9 +19,9 @@ use crate::harness::net::Network;
 use crate::harness::schedule::{Cursor, Stagger};
 use crate::harness::workload::{Completion, OpChooser, Workload};
 
-/// Workload RPCs time out this long after the send (spec §2.4).
+/// Workload RPCs time out this long after the send (docs/harness.md §2.4).
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
-/// The final phase's recovery wait (spec §2.6).
+/// The final phase's recovery wait (docs/harness.md §2.6).
 pub const RECOVERY_WAIT: Duration = Duration::from_secs(10);
 
 /// What the main and final phases do.

@@ -1,6 +1,6 @@
 //! A Maelstrom-compatible harness: runs any node binary the way Maelstrom does and judges it the
-//! way Maelstrom does. `shared/maelstrom-harness-spec.md` is the specification; section numbers
-//! in the docs below refer to it.
+//! way Maelstrom does. `docs/harness.md` states the Maelstrom semantics it reproduces, with the
+//! Maelstrom and Jepsen sources for each; the section numbers (§N.M) in the docs below refer to it.
 //!
 //! ```text
 //!  cli -> run: spawn nodes (process) -> init -> setup (topology) -> interpreter -> teardown

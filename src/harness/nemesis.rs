@@ -1,5 +1,5 @@
-//! The partition nemesis's shapes (spec §5): each start picks one of four uniformly, with the
-//! nodes shuffled, and turns it into a grudge (destination -> sources it drops).
+//! The partition nemesis's shapes (docs/harness.md §5.2): each start picks one of four uniformly,
+//! with the nodes shuffled, and turns it into a grudge (destination -> sources it drops).
 
 use std::collections::BTreeSet;
 

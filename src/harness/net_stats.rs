@@ -1,5 +1,5 @@
-//! Counts of the network journal (spec §6.2), shared by the network that moves messages and the
-//! checker that reports them.
+//! Counts of the network journal (docs/harness.md §6.2), shared by the network that moves messages
+//! and the checker that reports them.
 
 use serde::Serialize;
 

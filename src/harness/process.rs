@@ -1,6 +1,6 @@
-//! Node processes (spec §1.1, §2.2): spawn the binary in the temp dir, relay its stdout to the
-//! network line by line, keep its stderr in `node-logs/<id>.log`, and watch for the bad output
-//! that makes real Maelstrom stop reading a node (spec §1.7).
+//! Node processes (docs/harness.md §1.1, §2.2): spawn the binary in the temp dir, relay its stdout
+//! to the network line by line, keep its stderr in `node-logs/<id>.log`, and watch for the bad
+//! output that makes real Maelstrom stop reading a node (docs/harness.md §1.7).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -41,7 +41,7 @@ impl Tails {
     }
 }
 
-/// What to do when a node writes a line the network cannot take (spec §1.7).
+/// What to do when a node writes a line the network cannot take (docs/harness.md §1.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadOutput {
     /// As Maelstrom: the node's later output is lost for the rest of the test.

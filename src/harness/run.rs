@@ -1,5 +1,5 @@
-//! One test run, in Maelstrom's order (spec §2.2): network, nodes, init, clock, setup, phases,
-//! teardown, analysis.
+//! One test run, in Maelstrom's order (docs/harness.md §2.2): network, nodes, init, clock, setup,
+//! phases, teardown, analysis.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,9 +21,9 @@ use crate::harness::report::{RunNotes, RunStore};
 use crate::harness::topology::TopologyKind;
 use crate::harness::workload::{Reply, Workload, judge};
 
-/// A node must answer init within this (spec §1.5).
+/// A node must answer init within this (docs/harness.md §1.5).
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// And the workload's setup (broadcast's topology) within this (spec §2.2).
+/// And the workload's setup (broadcast's topology) within this (docs/harness.md §2.2).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything a run needs, parsed and checked.

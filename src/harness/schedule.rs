@@ -1,6 +1,6 @@
-//! When the next operation may go out, and on which thread (spec §2.5): Jepsen's `stagger`
-//! (one schedule for all clients, gaps uniform on [0, 2/rate), no catch-up) and its rotating
-//! thread cursor (C client slots plus one nemesis slot).
+//! When the next operation may go out, and on which thread (docs/harness.md §2.5): Jepsen's
+//! `stagger` (one schedule for all clients, gaps uniform on [0, 2/rate), no catch-up) and its
+//! rotating thread cursor (C client slots plus one nemesis slot).
 
 use rand::Rng;
 

@@ -1,4 +1,5 @@
-//! The broadcast workload's topologies (spec §3.2): which neighbours each node is told about.
+//! The broadcast workload's topologies (docs/harness.md §3.2): which neighbours each node is
+//! told about.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Jepsen's `availability` checker (spec §6.3): the fraction of client invocations that
+//! Jepsen's `availability` checker (docs/harness.md §6.3): the fraction of client invocations that
 //! completed `:ok`, held against `--availability` when given.
 
 use super::{AvailabilityRequirement, Validity};

@@ -1,5 +1,5 @@
-//! Maelstrom's echo checker (spec §8): every echo must come back with exactly the value sent.
-//! A completion that is not `:ok` carries no echo, so it is an error too.
+//! Maelstrom's echo checker (docs/harness.md §8.1): every echo must come back with exactly the
+//! value sent. A completion that is not `:ok` carries no echo, so it is an error too.
 
 use serde_json::Value;
 

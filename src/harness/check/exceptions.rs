@@ -1,5 +1,5 @@
-//! Jepsen's `unhandled-exceptions` checker (spec §6.3): always valid; lists the exceptions
-//! behind `:info` completions, grouped by class, most frequent first.
+//! Jepsen's `unhandled-exceptions` checker (docs/harness.md §6.3): always valid; lists the
+//! exceptions behind `:info` completions, grouped by class, most frequent first.
 
 use crate::harness::edn::{Edn, op_to_edn};
 use crate::harness::history::{History, Op, OpType};

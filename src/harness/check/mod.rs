@@ -1,5 +1,5 @@
-//! The checkers Maelstrom composes (spec §6), run over a finished history and the network
-//! journal's counts, and the results map they make together (spec §7).
+//! The checkers Maelstrom composes (docs/harness.md §6), run over a finished history and the
+//! network journal's counts, and the results map they make together (docs/harness.md §7.1).
 //!
 //! Each checker has its own module and returns a typed result that knows its EDN form;
 //! [`analyze`] runs the ones a workload uses and merges their validity the way Jepsen does
@@ -27,11 +27,11 @@ pub use set_full::LatencyQuantiles;
 /// Which workload ran, which decides the `:workload` checker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WorkloadKind {
-    /// `-w echo`: every reply must echo its request (spec §8).
+    /// `-w echo`: every reply must echo its request (docs/harness.md §8.1).
     Echo,
-    /// `-w unique-ids`: no id may be acknowledged twice (spec §8).
+    /// `-w unique-ids`: no id may be acknowledged twice (docs/harness.md §8.2).
     UniqueIds,
-    /// `-w broadcast`: the set-full checker over broadcasts and reads (spec §6.1).
+    /// `-w broadcast`: the set-full checker over broadcasts and reads (docs/harness.md §6.1).
     Broadcast,
 }
 
@@ -46,7 +46,7 @@ impl WorkloadKind {
     }
 }
 
-/// A checker's verdict, and the run's (spec §6.3 "Overall `:valid?`").
+/// A checker's verdict, and the run's (docs/harness.md §6.3, "Overall `:valid?`").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Validity {
     /// `:valid? true`.
@@ -58,7 +58,7 @@ pub enum Validity {
 }
 
 impl Validity {
-    /// The process exit code Maelstrom uses for this verdict (spec §7): 0, 1 or 2.
+    /// The process exit code Maelstrom uses for this verdict (docs/harness.md §7.4): 0, 1 or 2.
     pub fn exit_code(self) -> u8 {
         match self {
             Validity::Valid => 0,
@@ -100,7 +100,7 @@ impl Validity {
     }
 }
 
-/// `--availability`: how many client operations must succeed (spec §6.3).
+/// `--availability`: how many client operations must succeed (docs/harness.md §6.3).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum AvailabilityRequirement {
     /// `total`: every invocation must complete `:ok`.
@@ -115,14 +115,14 @@ pub struct CheckOptions {
     /// `--availability`; `None` means the availability checker is always valid.
     pub availability: Option<AvailabilityRequirement>,
     /// `--maelstrom-dup-quirk`: report no duplicates in broadcast reads, as Maelstrom does
-    /// (spec §6.1 "Duplicates quirk"). Off by default: duplicates are reported and invalidate.
+    /// (docs/harness.md §6.1 "Duplicates"). Off by default: duplicates are reported and invalidate.
     pub maelstrom_dup_quirk: bool,
 }
 
 /// The outcome of the analysis of one run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Analysis {
-    /// The whole results map, top-level keys in the order of spec §7.
+    /// The whole results map, top-level keys in the order of docs/harness.md §7.1.
     pub results: Edn,
     /// The merged verdict (the results map's top-level `:valid?`).
     pub valid: Validity,
@@ -130,7 +130,7 @@ pub struct Analysis {
     pub summary: Summary,
 }
 
-/// The numbers of a run that the summary line shows (spec §7 "short summary line").
+/// The numbers of a run that the summary line shows (docs/harness.md §7.2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
     /// Which workload ran.
@@ -168,7 +168,8 @@ pub struct Summary {
     pub echo_error_count: u64,
 }
 
-/// Runs every checker Maelstrom runs for `workload` and builds the results map (spec §6, §7).
+/// Runs every checker Maelstrom runs for `workload` and builds the results map
+/// (docs/harness.md §6, §7.1).
 pub fn analyze(
     workload: WorkloadKind,
     history: &History,
@@ -249,8 +250,8 @@ pub fn analyze(
     }
 }
 
-/// Invocations by non-nemesis processes over the whole history: the `op-count` of spec §6.2
-/// (broadcasts, reads and final reads, whatever their outcome).
+/// Invocations by non-nemesis processes over the whole history: the `op-count` of
+/// docs/harness.md §6.2 (broadcasts, reads and final reads, whatever their outcome).
 pub fn client_invocation_count(history: &History) -> u64 {
     history
         .ops()

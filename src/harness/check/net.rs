@@ -1,5 +1,5 @@
-//! Maelstrom's network checker (spec §6.2): message counts from the journal, overall, to or
-//! from clients, and between servers, with messages per client operation.
+//! Maelstrom's network checker (docs/harness.md §6.2): message counts from the journal, overall, to
+//! or from clients, and between servers, with messages per client operation.
 
 use crate::harness::edn::Edn;
 use crate::harness::net_stats::{NetCounts, NetStats};

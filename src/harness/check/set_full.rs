@@ -1,8 +1,8 @@
-//! Jepsen's `set-full` checker as Maelstrom's broadcast workload uses it (spec §6.1): which
-//! broadcast values became stable, which were lost, and how long each took to become visible
+//! Jepsen's `set-full` checker as Maelstrom's broadcast workload uses it (docs/harness.md §6.1):
+//! which broadcast values became stable, which were lost, and how long each took to become visible
 //! everywhere.
 //!
-//! Broadcasts are the set's adds (spec §3.3): they print as `:f :add` in the records.
+//! Broadcasts are the set's adds (docs/harness.md §3.3): they print as `:f :add` in the records.
 //! Everything is compared by history index, never by time; times only give the latencies.
 //!
 //! The test `a_value_every_later_read_saw_is_stable` below shows
@@ -287,9 +287,9 @@ fn trunc_ms(end: Nanos, start: Nanos) -> u64 {
     end.saturating_sub(start) / 1_000_000
 }
 
-/// Runs set-full over the client ops of `history` (spec §6.1). With `maelstrom_dup_quirk`,
-/// duplicates are still computed (see [`SetFullResult::duplicated`]) but reported as none and
-/// never invalidate, as in Maelstrom.
+/// Runs set-full over the client ops of `history` (docs/harness.md §6.1). With
+/// `maelstrom_dup_quirk`, duplicates are still computed (see [`SetFullResult::duplicated`]) but
+/// reported as none and never invalidate, as in Maelstrom.
 pub fn check(history: &History, maelstrom_dup_quirk: bool) -> SetFullResult<'_> {
     let mut attempt_count = 0;
     let mut open: HashMap<Process, &Op> = HashMap::new();

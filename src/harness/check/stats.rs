@@ -1,6 +1,6 @@
-//! Jepsen's `stats` checker (spec §6.3): completions of client ops, overall and per function.
-//! A function that never once completed `:ok` makes the run invalid, so a broadcast run whose
-//! reads all failed is invalid.
+//! Jepsen's `stats` checker (docs/harness.md §6.3): completions of client ops, overall and per
+//! function. A function that never once completed `:ok` makes the run invalid, so a broadcast run
+//! whose reads all failed is invalid.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Jepsen's `unique-ids` checker (spec §8): no id may be acknowledged twice.
+//! Jepsen's `unique-ids` checker (docs/harness.md §8.2): no id may be acknowledged twice.
 
 use std::collections::BTreeMap;
 

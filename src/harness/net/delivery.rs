@@ -1,7 +1,8 @@
-//! One delivery worker per server destination (spec §4.2): it takes the head of a queue ordered by
-//! deadline, decides its partition fate at that moment, sleeps until the deadline (messages that
-//! arrive meanwhile wait, even with earlier deadlines: Maelstrom's head-of-line blocking), then
-//! journals and writes it. Writing blocks when the node does not read, stalling later deliveries.
+//! One delivery worker per server destination (docs/harness.md §4.2): it takes the head of a queue
+//! ordered by deadline, decides its partition fate at that moment, sleeps until the deadline
+//! (messages that arrive meanwhile wait, even with earlier deadlines: Maelstrom's head-of-line
+//! blocking), then journals and writes it. Writing blocks when the node does not read, stalling
+//! later deliveries.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,5 +1,5 @@
-//! Which server drops messages from which (spec §5): the nemesis writes it, delivery workers
-//! read it at dequeue time.
+//! Which server drops messages from which (docs/harness.md §5.3): the nemesis writes it, delivery
+//! workers read it at dequeue time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::RwLock;

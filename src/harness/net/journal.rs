@@ -1,10 +1,11 @@
-//! The message journal's counters (spec §4.3, §6.2), always on, split as the checker reports them.
+//! The message journal's counters (docs/harness.md §4.3, §6.2), always on, split as the checker
+//! reports them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::harness::net_stats::{NetCounts, NetStats};
 
-/// True for a Maelstrom client id: any id whose first character is `c` (spec §1.4).
+/// True for a Maelstrom client id: any id whose first character is `c` (docs/harness.md §1.4).
 pub fn is_client(id: &str) -> bool {
     id.starts_with('c')
 }

@@ -1,4 +1,4 @@
-//! Per-message delay draws between servers (spec §4.1).
+//! Per-message delay draws between servers (docs/harness.md §4.1).
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! A message on the simulated network, and the envelope rules a node's output must follow
-//! (spec §1.2).
+//! (docs/harness.md §1.2).
 
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -45,7 +45,7 @@ pub struct Outgoing {
     pub body: Map<String, Value>,
 }
 
-/// Why a line from a node's stdout is not a message (spec §1.2, §1.7).
+/// Why a line from a node's stdout is not a message (docs/harness.md §1.2, §1.7).
 #[derive(Debug, Error, PartialEq)]
 pub enum EnvelopeError {
     /// Not JSON at all.

@@ -1,6 +1,6 @@
-//! The simulated network (spec §4): one id counter, a delay per server-to-server message, one
-//! delivery queue and worker per destination, partitions decided at dequeue, and a journal that
-//! counts every send and delivery.
+//! The simulated network (docs/harness.md §4): one id counter, a delay per server-to-server
+//! message, one delivery queue and worker per destination, partitions decided at dequeue, and a
+//! journal that counts every send and delivery.
 //!
 //! Nothing here knows about processes: a server destination is anything that accepts lines
 //! through an [`AsyncWrite`], so nodes can be OS processes or in-process tasks alike.

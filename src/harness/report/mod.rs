@@ -1,5 +1,6 @@
-//! What a run leaves behind: the results printed as Maelstrom prints them (spec §6.4, §7),
-//! a one-line summary of the numbers that matter, and the run folder in the store.
+//! What a run leaves behind: the results printed as Maelstrom prints them
+//! (docs/harness.md §6.4, §7), a one-line summary of the numbers that matter, and the run folder
+//! in the store.
 //!
 //! The test `results_print_as_edn_with_the_verdict_line` below shows
 //! what an echo run with no operations prints.
@@ -18,7 +19,7 @@ pub use timestamp::utc_timestamp;
 
 use crate::harness::check::{Analysis, LatencyQuantiles, Summary, Validity, WorkloadKind};
 
-/// One node whose stdout Maelstrom would have stopped reading (spec §1.7).
+/// One node whose stdout Maelstrom would have stopped reading (docs/harness.md §1.7).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StdoutDeath {
     /// The node, e.g. `n3`.
@@ -40,7 +41,7 @@ pub struct RunNotes {
     pub wall: Duration,
 }
 
-/// Jepsen's verdict line for `valid` (spec §6.4), exactly.
+/// Jepsen's verdict line for `valid` (docs/harness.md §6.4), exactly.
 pub fn verdict_line(valid: Validity) -> &'static str {
     match valid {
         Validity::Valid => "Everything looks good! \u{30fd}(\u{2018}\u{30fc}`)\u{30ce}",
@@ -92,7 +93,7 @@ pub fn stdout_deaths_block(deaths: &[StdoutDeath]) -> String {
     let lines: u64 = deaths.iter().map(|death| death.count).sum();
     let mut block = format!(
         "!! STDOUT DEATH on {} node(s), {lines} line(s): after a bad stdout line Maelstrom stops \
-         reading that node's stdout, so its later output is lost (spec §1.7)\n",
+         reading that node's stdout, so its later output is lost (docs/harness.md §1.7)\n",
         deaths.len()
     );
     for death in deaths {

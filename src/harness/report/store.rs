@@ -1,6 +1,6 @@
 //! The run folder: `<store>/<workload>/<timestamp>/` with `node-logs/`, the results in EDN and
 //! JSON, the history, a latency plot and the summary, plus a `<store>/latest` link to it
-//! (spec §7).
+//! (docs/harness.md §7.3).
 
 use std::fs;
 use std::io::{self, BufWriter, Write};

@@ -1,4 +1,4 @@
-//! The checkers and the results output of the harness (spec §6, §7, §8), on synthetic
+//! The checkers and the results output of the harness (docs/harness.md §6, §7, §8), on synthetic
 //! histories: one test per behaviour.
 
 use std::time::Duration;
@@ -765,7 +765,7 @@ fn the_results_print_as_maelstrom_prints_them() {
     let mut out = Vec::new();
     print_results(&analysis, &notes, false, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    // As in a real Maelstrom 3d run (spec §9).
+    // As in a real Maelstrom 3d run (docs/harness.md §7.1).
     let expected_start = "\
 {:perf {:latency-graph {:valid? true},
         :rate-graph {:valid? true},

@@ -1,5 +1,5 @@
-//! The harness's network model (spec §4), on tokio's paused clock: head-of-line delivery,
-//! partitions decided at dequeue, zero delay for clients, and the journal's counts.
+//! The harness's network model (docs/harness.md §4), on tokio's paused clock: head-of-line
+//! delivery, partitions decided at dequeue, zero delay for clients, and the journal's counts.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The workloads: which operations a client issues, the request each becomes, and how each reply
-//! maps to an outcome (spec §2.4, §3, §8).
+//! maps to an outcome (docs/harness.md §2.4, §3, §8).
 
 mod reply;
 
@@ -64,7 +64,8 @@ impl Workload {
         self.kind
     }
 
-    /// Whether the workload has a final phase (recovery wait and final reads, spec §2.6).
+    /// Whether the workload has a final phase (recovery wait and final reads,
+    /// docs/harness.md §2.6).
     pub fn has_final_phase(&self) -> bool {
         self.kind == WorkloadKind::Broadcast
     }
@@ -92,7 +93,7 @@ impl Workload {
         })
     }
 
-    /// Maps the reply to operation `f` to its outcome, by the table of spec §2.4.
+    /// Maps the reply to operation `f` to its outcome, by the table of docs/harness.md §2.4.
     pub fn complete(&self, f: OpFn, reply: Result<Map<String, Value>, RpcError>) -> Completion {
         let (expected, fields, read_like): (&str, &[(&str, Field)], bool) = match f {
             OpFn::Broadcast => ("broadcast_ok", &[], false),

@@ -1,5 +1,6 @@
-//! How a workload reply is judged before its workload maps it to an outcome (spec §1.3, §1.6,
-//! §2.4): valid under the closed schema, an error body, malformed, or missing.
+//! How a workload reply is judged before its workload maps it to an outcome
+//! (docs/harness.md §1.3, §1.6, §2.4): valid under the closed schema, an error body, malformed,
+//! or missing.
 
 use serde_json::{Map, Value};
 
@@ -116,7 +117,7 @@ fn judge_error(body: &Map<String, Value>) -> Reply {
     }
 }
 
-/// Maelstrom's name for an error code and whether it is definite (spec §1.6).
+/// Maelstrom's name for an error code and whether it is definite (docs/harness.md §1.6).
 pub fn error_code(code: i64) -> (&'static str, bool) {
     match code {
         0 => ("timeout", false),
