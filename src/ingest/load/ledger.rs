@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+/// The slowest answer the histogram tells apart: one hour, in microseconds.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -33,7 +36,9 @@ impl Ledger {
             rejections: BTreeMap::new(),
             answered_twice: 0,
             unexpected: 0,
-            latencies_us: Histogram::new(3).expect("3 significant digits are within 0..=5"),
+            // Up to an hour, in µs; anything slower saturates at the hour.
+            latencies_us: Histogram::new_with_max(MAX_LATENCY_US, 3)
+                .expect("an hour in µs with 3 significant digits is a valid histogram"),
         }
     }
 
@@ -47,7 +52,6 @@ impl Ledger {
             return false;
         }
         *slot = state;
-        // Auto-resizing histogram: recording cannot fail for any u64.
         self.latencies_us
             .saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
         true
