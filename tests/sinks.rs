@@ -56,6 +56,8 @@ async fn invariant_holds_for_every_policy_through_overflow_and_close() {
     }
 }
 
+// serde_json comes with the `node` feature; the derive itself is the `serde` feature.
+#[cfg(feature = "node")]
 #[tokio::test]
 async fn policy_serializes_as_snake_case() {
     let names: Vec<String> = ALL_POLICIES
