@@ -6,7 +6,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use sluicegate::ingest::load::{run, LoadConfig};
 //!
-//! let report = run(LoadConfig::new("127.0.0.1:50051".parse()?, 10_000)).await?;
+//! let report = run(LoadConfig::new("127.0.0.1:50051", 10_000)).await?;
 //! assert!(report.accounting.is_exact());
 //! # Ok(()) }
 //! ```
