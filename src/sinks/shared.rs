@@ -11,7 +11,7 @@
 //! was the cost that dominated a profile of the old one-lock-per-delivery design. Items in the
 //! consumer's hand still hold their slots and still count in `len` until they are yielded, so
 //! capacity and the counters mean what they did; the stream publishes each yield through the
-//! [`yielded`](Shared::yielded) counter, which a producer reads only when the queue looks full.
+//! `yielded` counter, which a producer reads only when the queue looks full.
 //! Under [`OverflowPolicy::DropOldest`] the consumer takes one item at a time instead: the oldest
 //! item must stay in the queue, where a producer can evict it.
 
@@ -30,13 +30,11 @@ use tokio::sync::Notify;
 use super::{Emission, OverflowPolicy, SinkStats};
 
 pub(super) struct Shared<T> {
-    state: Mutex<State<T>>,
-    /// Items the stream has yielded, ever: the `delivered` counter. Only the stream writes it,
-    /// without the lock; on a cache line of its own so that those writes do not disturb the lock.
-    yielded: CacheLine<AtomicU64>,
-    /// Producers parked until a slot frees up. An atomic so that the stream can tell, without
-    /// the lock, whether a yield must wake one; both sides use `SeqCst` (see `item_yielded`).
-    waiting: AtomicUsize,
+    /// On a cache line of its own: producers take the lock for every item, and the stream's
+    /// per-item traffic on `yield_line` must not pull that line away from them.
+    state: CacheLine<Mutex<State<T>>>,
+    /// What the stream touches for every item it yields from its hand.
+    yield_line: CacheLine<YieldLine>,
     /// Signalled when a slot frees up while producers wait, and to everyone on close.
     slot_freed: Notify,
     /// The consumer's waker, woken after an item is queued or the last handle is dropped.
@@ -48,6 +46,17 @@ pub(super) struct Shared<T> {
 /// Aligns its content to a cache line of its own (128 bytes covers adjacent-line prefetching).
 #[repr(align(128))]
 struct CacheLine<T>(T);
+
+/// The two atomics of a yield from the hand, together, so that a yield stays within one cache
+/// line that producers touch only when the sink is full.
+struct YieldLine {
+    /// Items the stream has yielded, ever: the `delivered` counter. Only the stream writes it,
+    /// without the lock.
+    yielded: AtomicU64,
+    /// Producers parked until a slot frees up. An atomic so that the stream can tell, without
+    /// the lock, whether a yield must wake one; both sides use `SeqCst` (see `item_yielded`).
+    waiting: AtomicUsize,
+}
 
 struct State<T> {
     queue: VecDeque<T>,
@@ -93,13 +102,21 @@ struct WaitingPlace<'a, T> {
 impl<T> WaitingPlace<'_, T> {
     fn enter(&mut self) {
         if !std::mem::replace(&mut self.held, true) {
-            self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+            self.shared
+                .yield_line
+                .0
+                .waiting
+                .fetch_add(1, Ordering::SeqCst);
         }
     }
 
     fn leave(&mut self) {
         if std::mem::take(&mut self.held) {
-            self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.shared
+                .yield_line
+                .0
+                .waiting
+                .fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -113,7 +130,7 @@ impl<T> Drop for WaitingPlace<'_, T> {
 impl<T> Shared<T> {
     pub(super) fn new(capacity: usize, policy: OverflowPolicy) -> Self {
         Shared {
-            state: Mutex::new(State {
+            state: CacheLine(Mutex::new(State {
                 queue: VecDeque::new(),
                 taken: 0,
                 yielded_seen: 0,
@@ -122,9 +139,11 @@ impl<T> Shared<T> {
                 handles: 1,
                 closed: false,
                 stats: SinkStats::default(),
+            })),
+            yield_line: CacheLine(YieldLine {
+                yielded: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
             }),
-            yielded: CacheLine(AtomicU64::new(0)),
-            waiting: AtomicUsize::new(0),
             slot_freed: Notify::new(),
             consumer: AtomicWaker::new(),
             capacity,
@@ -135,7 +154,7 @@ impl<T> Shared<T> {
     /// The state lock. Nothing panics while holding it, so a poisoned lock still guards
     /// consistent state; counting must go on even after a panic elsewhere.
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a slot is free for one more item: neither queued, nor in the stream's hand, nor
@@ -148,7 +167,7 @@ impl<T> Shared<T> {
         }
         // SeqCst pairs with `item_yielded`: a producer that announced itself as waiting before
         // this load either sees the yield here or is woken by the stream.
-        state.yielded_seen = self.yielded.0.load(Ordering::SeqCst);
+        state.yielded_seen = self.yield_line.0.yielded.load(Ordering::SeqCst);
         held + ((state.taken - state.yielded_seen) as usize) < self.capacity
     }
 
@@ -325,7 +344,7 @@ impl<T> Shared<T> {
 
     /// A slot was freed: wakes one parked producer, if there is one.
     fn wake_a_waiting_producer(&self) {
-        if self.waiting.load(Ordering::SeqCst) > 0 {
+        if self.yield_line.0.waiting.load(Ordering::SeqCst) > 0 {
             self.slot_freed.notify_one();
         }
     }
@@ -336,7 +355,7 @@ impl<T> Shared<T> {
     /// `has_free_slot`) cannot both miss each other, so either the producer sees the slot or the
     /// stream sees the producer.
     pub(super) fn item_yielded(&self, yielded: u64) {
-        self.yielded.0.store(yielded, Ordering::SeqCst);
+        self.yield_line.0.yielded.store(yielded, Ordering::SeqCst);
         self.wake_a_waiting_producer();
     }
 
@@ -373,7 +392,10 @@ impl<T> Shared<T> {
         state.taken += 1 + hand.len() as u64;
         // The returned item is yielded under the lock, so its slot is free the moment it leaves
         // the queue, exactly as if it had been taken alone.
-        self.yielded.0.store(yielded + 1, Ordering::SeqCst);
+        self.yield_line
+            .0
+            .yielded
+            .store(yielded + 1, Ordering::SeqCst);
         state.yielded_seen = yielded + 1;
         drop(state);
         self.wake_a_waiting_producer();
@@ -425,14 +447,15 @@ impl<T> Shared<T> {
     /// Items queued or in the stream's hand: everything not yet yielded.
     pub(super) fn len(&self) -> usize {
         let state = self.lock();
-        state.queue.len() + (state.taken - self.yielded.0.load(Ordering::SeqCst)) as usize
+        state.queue.len()
+            + (state.taken - self.yield_line.0.yielded.load(Ordering::SeqCst)) as usize
     }
 
     pub(super) fn stats(&self) -> SinkStats {
         let state = self.lock();
         // One read of `yielded` for both fields, so that `queued == delivered + evicted_oldest +
         // abandoned + len` holds exactly even while the stream yields concurrently.
-        let delivered = self.yielded.0.load(Ordering::SeqCst);
+        let delivered = self.yield_line.0.yielded.load(Ordering::SeqCst);
         SinkStats {
             delivered,
             len: state.queue.len() as u64 + (state.taken - delivered),
