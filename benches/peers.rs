@@ -9,7 +9,9 @@
 //! - `peers_4_producers`: four producer tasks send `ITEMS / 4` each, into clones of one sender.
 //!
 //! Each case returns how many items the consumer received and their sum, and the bench asserts
-//! both: a case that loses or duplicates items fails instead of looking fast.
+//! both: a case that loses or duplicates items fails instead of looking fast. Every consumer is
+//! the same `while let` loop over its channel's receive future, so that the loops compare the
+//! channels and not the combinators around them.
 //!
 //! Reproduce with `cargo bench --bench peers`; the ratios are in `docs/peers-bench.md`.
 
@@ -62,9 +64,12 @@ async fn sink_block(producers: u64) -> (u64, u64) {
         });
     }
     drop(sink);
-    stream
-        .fold((0, 0), |acc, item| async move { tally(acc, item) })
-        .await
+    let mut stream = stream;
+    let mut acc = (0, 0);
+    while let Some(item) = stream.next().await {
+        acc = tally(acc, item);
+    }
+    acc
 }
 
 async fn tokio_mpsc(producers: u64) -> (u64, u64) {
