@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -22,7 +22,11 @@ pub struct SinkStream<T> {
     shared: Arc<Shared<T>>,
     /// Items taken from the queue in one go and not yielded yet. They still hold their slots
     /// and count as queued (`len`) until yielded; see the `shared` module.
-    hand: VecDeque<T>,
+    ///
+    /// In a `Mutex` that is never locked, only reached through `get_mut` (no atomic operation),
+    /// so that the stream stays `Sync` whenever `T: Send`, as it was before it had a hand: no
+    /// `&self` method touches the hand.
+    hand: Mutex<VecDeque<T>>,
     /// Items yielded so far, the sink's `delivered` counter; the stream is its only writer.
     yielded: u64,
 }
@@ -31,7 +35,7 @@ impl<T> SinkStream<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         SinkStream {
             shared,
-            hand: VecDeque::new(),
+            hand: Mutex::new(VecDeque::new()),
             yielded: 0,
         }
     }
@@ -69,15 +73,13 @@ impl<T> Stream for SinkStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        if let Some(item) = this.hand.pop_front() {
+        let hand = this.hand.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(item) = hand.pop_front() {
             this.yielded += 1;
             this.shared.item_yielded(this.yielded);
             return Poll::Ready(Some(item));
         }
-        match this
-            .shared
-            .take_items(&mut this.hand, this.yielded, cx.waker())
-        {
+        match this.shared.take_items(hand, this.yielded, cx.waker()) {
             Next::Item(item) => {
                 this.yielded += 1;
                 Poll::Ready(Some(item))
@@ -90,7 +92,8 @@ impl<T> Stream for SinkStream<T> {
 
 impl<T> Drop for SinkStream<T> {
     fn drop(&mut self) {
-        self.shared.abandon(std::mem::take(&mut self.hand));
+        let hand = self.hand.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.shared.abandon(std::mem::take(hand));
     }
 }
 
@@ -135,6 +138,12 @@ mod tests {
         fn wake_by_ref(flag: &Arc<Self>) {
             flag.0.store(true, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn the_stream_is_send_and_sync_for_items_that_are_only_send() {
+        fn assert_send_sync_unpin<S: Send + Sync + Unpin>() {}
+        assert_send_sync_unpin::<super::SinkStream<std::cell::Cell<u8>>>();
     }
 
     #[tokio::test]
