@@ -2,7 +2,7 @@
 //!
 //! One mutex guards the queue, the slot accounting and the counters together, so a decision and
 //! its counter move in the same critical section and every snapshot is consistent. Each emission
-//! takes that lock once, waiting ones included. Producers waiting for a slot under `Block` park
+//! takes that lock once, plus once per wake-up if it has to wait. Producers waiting for a slot under `Block` park
 //! on a [`Notify`], which passes a wake-up on to the next waiter if a woken one is cancelled.
 //!
 //! The consumer does not take the lock once per item: when it finds the queue non-empty it takes
