@@ -34,14 +34,7 @@ impl<T> SinkHandle<T> {
             Ok(emission) => return emission,
             Err(item) => item,
         };
-        let started = Instant::now();
-        let reserved = self.shared.reserve_slot().await;
-        let waited = started.elapsed();
-        if reserved {
-            self.shared.push_into_reserved_slot(item, waited)
-        } else {
-            self.shared.refuse_closed(item, waited)
-        }
+        self.shared.wait_and_push(item, Instant::now()).await
     }
 
     /// Queues `item` if that needs no waiting, deciding as [`emit`](Self::emit) would. Under

@@ -45,7 +45,7 @@ mod stream;
 pub use emission::Emission;
 pub use handle::{SinkHandle, SinkPermit};
 pub use observer::SinkObserver;
-pub use policy::OverflowPolicy;
+pub use policy::{OverflowPolicy, ParsePolicyError};
 pub use stats::SinkStats;
 pub use stream::SinkStream;
 
