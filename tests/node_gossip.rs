@@ -33,7 +33,8 @@ fn fast() -> NodeConfig {
 }
 
 async fn broadcast(node: &mut Node, msg_id: u64, value: i64) {
-    node.send(json!({"src": "c1", "dest": "n0",
+    let dest = node.me().to_owned();
+    node.send(json!({"src": "c1", "dest": dest,
                      "body": {"type": "broadcast", "msg_id": msg_id, "message": value}}))
         .await;
 }

@@ -203,3 +203,72 @@ async fn end_of_input_finishes_the_node_with_a_report() {
     assert_eq!(report.written, 2);
     assert_eq!(report.output.lost(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_line_that_is_not_utf8_is_answered_or_skipped_and_the_next_request_is_answered() {
+    let mut node = Node::started(NodeConfig::default(), "n0", &["n0"]).await;
+    // Names nobody: skipped.
+    node.send_bytes(b"\xff\n").await;
+    // Names a sender and a msg_id once its bad byte is replaced: error 12.
+    node.send_bytes(b"{\"src\":\"c1\",\"dest\":\"n0\",\"body\":{\"type\":\"echo\",\"msg_id\":5,\"echo\":\"\xff\"}}\n")
+        .await;
+    let refused = node.recv().await;
+    assert_eq!(refused["dest"], "c1");
+    assert_eq!(refused["body"]["type"], "error");
+    assert_eq!(refused["body"]["code"], 12);
+    assert_eq!(refused["body"]["in_reply_to"], 5);
+    let echo = node
+        .call(
+            "c1",
+            json!({"type": "echo", "msg_id": 6, "echo": "still here"}),
+        )
+        .await;
+    assert_eq!(echo["echo"], "still here");
+    let report = node.finish().await;
+    assert_eq!(report.counters.not_utf8, 2);
+    assert_eq!(report.counters.malformed, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_line_over_the_cap_is_skipped_and_the_next_request_is_answered() {
+    let config = NodeConfig {
+        max_line_bytes: 1 << 20,
+        ..NodeConfig::default()
+    };
+    let mut node = Node::started(config, "n0", &["n0"]).await;
+    // 5 MiB of one line, written in pieces as a pipe would carry it.
+    let piece = vec![b'x'; 64 << 10];
+    for _ in 0..80 {
+        node.send_bytes(&piece).await;
+    }
+    node.send_bytes(b"\n").await;
+    let echo = node
+        .call("c1", json!({"type": "echo", "msg_id": 1, "echo": "after"}))
+        .await;
+    assert_eq!(echo["echo"], "after");
+    let report = node.finish().await;
+    assert_eq!(report.counters.oversized, 1);
+    assert_eq!(report.counters.malformed, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_for_another_node_is_refused_and_not_stored() {
+    let mut node = Node::started(NodeConfig::default(), "n0", &["n0", "n1", "n2"]).await;
+    node.send(json!({"src": "c1", "dest": "n1",
+                     "body": {"type": "broadcast", "msg_id": 3, "message": 42}}))
+        .await;
+    let refused = node.recv().await;
+    assert_eq!(refused["dest"], "c1");
+    assert_eq!(refused["body"]["code"], 12);
+    assert_eq!(refused["body"]["in_reply_to"], 3);
+    // From a node: refused without an answer.
+    node.send(json!({"src": "n1", "dest": "n2",
+                     "body": {"type": "gossip", "seq": [1, 1], "values": [43]}}))
+        .await;
+    let read = node.call("c1", json!({"type": "read", "msg_id": 4})).await;
+    assert_eq!(read["messages"], json!([]));
+    let report = node.finish().await;
+    assert_eq!(report.counters.wrong_dest, 2);
+    assert_eq!(report.counters.broadcasts, 0);
+    assert_eq!(report.counters.gossip_received, 0);
+}

@@ -33,7 +33,9 @@ mod writer;
 pub use config::{ServerConfig, StoreTarget};
 pub use server::{DrainReport, RunningServer, SERVICE_NAME, ServeError, start};
 pub use stats::IngestStats;
-pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
+pub use store::{
+    Contents, Lost, Recovery, RepairReport, Repaired, StoreError, read_dir, repair_dir, stored_len,
+};
 #[cfg(feature = "nats")]
 pub use store::{JetStreamConfig, read_stream};
 

@@ -93,6 +93,9 @@ pub struct NodeConfig {
     /// The per-process part of generated unique ids; `None` draws a random one at start
     /// (`SLUICEGATE_ID_EPOCH`).
     pub id_epoch: Option<u64>,
+    /// Longest input line kept, in bytes (`SLUICEGATE_MAX_LINE_BYTES`); a longer one is skipped
+    /// as it arrives, never held whole (logged and counted).
+    pub max_line_bytes: usize,
 }
 
 impl NodeConfig {
@@ -155,6 +158,10 @@ impl NodeConfig {
             "SLUICEGATE_ID_EPOCH",
             "per-process part of unique ids (default: random)",
         ),
+        (
+            "SLUICEGATE_MAX_LINE_BYTES",
+            "longest input line kept; longer ones are skipped (1048576)",
+        ),
     ];
 
     /// The defaults of a profile.
@@ -192,6 +199,7 @@ impl NodeConfig {
             dedup_window: 1 << 20,
             pre_init_limit: 65_536,
             id_epoch: None,
+            max_line_bytes: 1 << 20,
         }
     }
 
@@ -254,6 +262,7 @@ impl NodeConfig {
         count("SLUICEGATE_OUTPUT_CAPACITY", &mut config.output_capacity)?;
         count("SLUICEGATE_DEDUP_WINDOW", &mut config.dedup_window)?;
         count("SLUICEGATE_PRE_INIT_LIMIT", &mut config.pre_init_limit)?;
+        count("SLUICEGATE_MAX_LINE_BYTES", &mut config.max_line_bytes)?;
         if let Some(text) = lookup("SLUICEGATE_ID_EPOCH") {
             config.id_epoch = Some(parse_number("SLUICEGATE_ID_EPOCH", &text, 0)?);
         }
@@ -345,6 +354,11 @@ mod tests {
         }
         let config = NodeConfig::from_lookup(lookup(&[("SLUICEGATE_DEDUP_WINDOW", "64")])).unwrap();
         assert_eq!(config.dedup_window, 64);
+        assert_eq!(NodeConfig::default().max_line_bytes, 1 << 20);
+        let config =
+            NodeConfig::from_lookup(lookup(&[("SLUICEGATE_MAX_LINE_BYTES", "4096")])).unwrap();
+        assert_eq!(config.max_line_bytes, 4096);
+        assert!(NodeConfig::from_lookup(lookup(&[("SLUICEGATE_MAX_LINE_BYTES", "0")])).is_err());
     }
 
     #[test]

@@ -114,9 +114,10 @@ where
     W: AsyncWrite + Unpin,
 {
     let (out, mut out_stream) = bounded(config.output_capacity, OverflowPolicy::Block);
+    let max_line_bytes = config.max_line_bytes;
     let serve = async move {
         let mut server = server::Server::new(config, out);
-        let mut inbound = pin!(input::inbound_stream(input));
+        let mut inbound = pin!(input::inbound_stream(input, max_line_bytes));
         let mut failure = None;
         while let Some(line) = inbound.next().await {
             match line {

@@ -230,6 +230,20 @@ pub enum Inbound {
         /// Where to send error 12, when the line says.
         answer_to: Option<AnswerTo>,
     },
+    /// A line that is not UTF-8: treated as malformed (error 12 where, read leniently, it names
+    /// a sender and a `msg_id`), and counted on its own.
+    NotUtf8 {
+        /// Where the first invalid byte is.
+        reason: String,
+        /// Where to send error 12, as far as the line says once its invalid bytes are replaced.
+        answer_to: Option<AnswerTo>,
+    },
+    /// A line longer than the cap (`SLUICEGATE_MAX_LINE_BYTES`), skipped unread: logged and
+    /// counted, never answered (nothing of it was kept to answer to).
+    Oversized {
+        /// Its length in bytes.
+        len: u64,
+    },
 }
 
 /// Enough of a malformed line to answer it.
@@ -241,6 +255,25 @@ pub struct AnswerTo {
     pub dest: Option<String>,
     /// The line's `body.msg_id`.
     pub msg_id: u64,
+}
+
+/// Sorts one input line, as bytes: a line that is not UTF-8 is [`Inbound::NotUtf8`], any other
+/// is sorted by [`parse_line`].
+pub fn parse_bytes(line: &[u8]) -> Inbound {
+    match std::str::from_utf8(line) {
+        Ok(text) => parse_line(text),
+        Err(error) => {
+            let lossy = String::from_utf8_lossy(line);
+            let answer_to = serde_json::from_str::<Value>(&lossy)
+                .ok()
+                .as_ref()
+                .and_then(answer_to);
+            Inbound::NotUtf8 {
+                reason: format!("not UTF-8: {error}"),
+                answer_to,
+            }
+        }
+    }
 }
 
 /// Sorts one input line into a request, an unsupported type, or a malformed line.

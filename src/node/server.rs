@@ -42,6 +42,13 @@ pub struct ServerCounters {
     pub broadcasts: u64,
     /// Gossip messages received.
     pub gossip_received: u64,
+    /// Lines that were not UTF-8 (also counted as malformed).
+    pub not_utf8: u64,
+    /// Lines longer than `SLUICEGATE_MAX_LINE_BYTES`, skipped unread (not counted as handled).
+    pub oversized: u64,
+    /// Requests addressed to another node (after `init`), refused: error 12 to a client, nothing
+    /// to a node.
+    pub wrong_dest: u64,
 }
 
 /// The node after `init`.
@@ -147,6 +154,22 @@ impl Server {
     ///
     /// [`OutputClosed`] once the stdout sink refuses messages.
     pub async fn handle(&mut self, inbound: Inbound) -> Result<(), OutputClosed> {
+        let inbound = match inbound {
+            Inbound::Oversized { len } => {
+                self.counters.oversized += 1;
+                tracing::warn!(
+                    len,
+                    max = self.config.max_line_bytes,
+                    "input line over the cap skipped"
+                );
+                return Ok(());
+            }
+            Inbound::NotUtf8 { reason, answer_to } => {
+                self.counters.not_utf8 += 1;
+                Inbound::Malformed { reason, answer_to }
+            }
+            inbound => inbound,
+        };
         let Some(ready) = self.ready.as_mut() else {
             return match inbound {
                 Inbound::Request(Envelope {
@@ -164,6 +187,19 @@ impl Server {
         };
         self.counters.handled += 1;
         match inbound {
+            Inbound::Request(request) if request.dest != *ready.me => {
+                self.counters.wrong_dest += 1;
+                let Envelope { src, dest, body } = request;
+                tracing::warn!(%src, %dest, "a message for another node; refused");
+                match request_id(&body).filter(|_| src.starts_with('c')) {
+                    Some(msg_id) => {
+                        let text = format!("this is node {}, not {dest}", ready.me);
+                        let code = ErrorCode::MalformedRequest;
+                        self.outbox.error(None, src, msg_id, code, text).await
+                    }
+                    None => Ok(()),
+                }
+            }
             Inbound::Request(request) => {
                 request_ready(ready, &mut self.outbox, &mut self.counters, request).await
             }
@@ -185,7 +221,9 @@ impl Server {
                     None => Ok(()),
                 }
             }
-            Inbound::Malformed { reason, answer_to } => {
+            // Already counted and logged above.
+            Inbound::Oversized { .. } => Ok(()),
+            Inbound::Malformed { reason, answer_to } | Inbound::NotUtf8 { reason, answer_to } => {
                 self.counters.malformed += 1;
                 tracing::warn!(reason, "malformed input line");
                 match answer_to {
@@ -224,10 +262,13 @@ impl Server {
             Inbound::Unsupported {
                 src, dest, msg_id, ..
             } => (src, Some(dest), msg_id),
-            Inbound::Malformed { answer_to, .. } => match answer_to {
-                Some(to) => (to.src, to.dest, Some(to.msg_id)),
-                None => return Ok(()),
-            },
+            Inbound::Malformed { answer_to, .. } | Inbound::NotUtf8 { answer_to, .. } => {
+                match answer_to {
+                    Some(to) => (to.src, to.dest, Some(to.msg_id)),
+                    None => return Ok(()),
+                }
+            }
+            Inbound::Oversized { .. } => return Ok(()),
         };
         match msg_id {
             Some(msg_id) => {

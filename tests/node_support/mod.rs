@@ -22,6 +22,9 @@ pub struct Node {
     stdin: DuplexStream,
     stdout: Lines<BufReader<DuplexStream>>,
     task: JoinHandle<Result<NodeReport, NodeError>>,
+    /// The node's id once [`started`](Node::started) (`n0` before): where [`call`](Node::call)
+    /// addresses requests (a node refuses messages for another one).
+    me: String,
 }
 
 impl Node {
@@ -34,12 +37,14 @@ impl Node {
             stdin,
             stdout: BufReader::new(stdout).lines(),
             task,
+            me: "n0".into(),
         }
     }
 
     /// Starts a node and initialises it as `me` among `ids`; consumes the init_ok.
     pub async fn started(config: NodeConfig, me: &str, ids: &[&str]) -> Self {
         let mut node = Node::start(config);
+        node.me = me.to_owned();
         node.send(init(me, ids)).await;
         let reply = node.recv().await;
         assert_eq!(reply["body"]["type"], "init_ok", "{reply}");
@@ -55,6 +60,16 @@ impl Node {
     pub async fn send_line(&mut self, line: &str) {
         self.stdin.write_all(line.as_bytes()).await.unwrap();
         self.stdin.write_all(b"\n").await.unwrap();
+    }
+
+    /// The node's id (`n0` until [`started`](Node::started) says otherwise).
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// Writes raw bytes (a newline is not added).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).await.unwrap();
     }
 
     /// The next output line, parsed; panics if none comes within a minute of (virtual) time.
@@ -76,7 +91,8 @@ impl Node {
     /// Sends a client request and returns the reply's body.
     pub async fn call(&mut self, client: &str, body: Value) -> Value {
         let msg_id = body["msg_id"].clone();
-        self.send(json!({"src": client, "dest": "n0", "body": body}))
+        let me = self.me.clone();
+        self.send(json!({"src": client, "dest": me, "body": body}))
             .await;
         let reply = self.recv().await;
         assert_eq!(reply["dest"], client, "{reply}");

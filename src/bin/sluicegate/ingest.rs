@@ -12,7 +12,9 @@ use tonic::codec::CompressionEncoding;
 
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::Record;
-use sluicegate::ingest::{ServerConfig, StoreTarget, read_dir, start};
+use sluicegate::ingest::{
+    Lost, ServerConfig, StoreError, StoreTarget, read_dir, repair_dir, start,
+};
 use sluicegate::sinks::OverflowPolicy;
 
 /// `sluicegate ingest` subcommands.
@@ -24,6 +26,10 @@ pub enum IngestCommand {
     Load(LoadArgs),
     /// Read back the stored records and check the log (framing, checksums, no id stored twice).
     Verify(VerifyArgs),
+    /// Move the damaged part of each corrupt segment of the embedded store aside (to
+    /// `<segment>.damaged-<offset>`), keep every intact record found after it, and list every
+    /// record that could not be kept. Deletes nothing. Stop the server first.
+    Repair(RepairArgs),
 }
 
 fn parse_millis(value: &str) -> Result<Duration, String> {
@@ -210,12 +216,21 @@ pub struct VerifyArgs {
     pub dump: bool,
 }
 
+/// Flags of `sluicegate ingest repair`.
+#[derive(clap::Args, Debug)]
+pub struct RepairArgs {
+    /// The embedded store to repair.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 /// Runs an ingest subcommand.
 pub fn run(command: IngestCommand) -> anyhow::Result<ExitCode> {
     match command {
         IngestCommand::Serve(args) => runtime()?.block_on(serve(args)),
         IngestCommand::Load(args) => runtime()?.block_on(load(args)),
         IngestCommand::Verify(args) => verify(args),
+        IngestCommand::Repair(args) => repair(args),
     }
 }
 
@@ -226,15 +241,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn termination() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+/// Installs the SIGINT and SIGTERM handlers (before the server says it listens, so that a signal
+/// sent as soon as it does drains it rather than kills it) and returns a future that completes
+/// on either.
+fn termination() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -257,6 +277,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
+    let signalled = termination()?;
     // One machine-readable line on stdout, for scripts and tests that start on port 0.
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", running.local_addr())
@@ -264,10 +285,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("writing to stdout")?;
     let shutdown = running.shutdown_token();
     tokio::spawn(async move {
-        match termination().await {
-            Ok(()) => tracing::info!("signal received: draining"),
-            Err(error) => tracing::error!(%error, "cannot wait for signals; draining now"),
-        }
+        signalled.await;
+        tracing::info!("signal received: draining");
         shutdown.cancel();
     });
     let report = running.wait().await?;
@@ -305,7 +324,20 @@ fn read_store(args: &VerifyArgs) -> anyhow::Result<(Vec<Record>, String)> {
     match &args.store.store.0 {
         StoreTarget::Embedded => {
             let dir = args.store.embedded_dir();
-            let contents = read_dir(dir)?;
+            let contents = read_dir(dir).map_err(|error| {
+                let corrupt = matches!(error, StoreError::Corrupt { .. });
+                let error = anyhow::Error::new(error);
+                if corrupt {
+                    error.context(format!(
+                        "{} is damaged; `sluicegate ingest repair --data-dir {}` moves the \
+                         damage aside and lists what it could not keep",
+                        dir.display(),
+                        dir.display()
+                    ))
+                } else {
+                    error
+                }
+            })?;
             let torn = match contents.torn_tail {
                 Some((offset, reason)) => {
                     format!("at byte {offset} ({reason}; cut off when a server opens the store)")
@@ -353,4 +385,49 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn repair(args: RepairArgs) -> anyhow::Result<ExitCode> {
+    if !matches!(args.store.store.0, StoreTarget::Embedded) {
+        anyhow::bail!("only the embedded store can be repaired");
+    }
+    let dir = args.store.embedded_dir();
+    let report = repair_dir(dir).with_context(|| format!("repairing {}", dir.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    for repaired in &report.repaired {
+        let moved = repaired
+            .moved_to
+            .as_ref()
+            .map_or("nothing to move".to_owned(), |path| {
+                format!("bytes from there moved to {}", path.display())
+            });
+        writeln!(
+            stdout,
+            "segment {} damaged at byte {} ({}): {moved}; kept {} intact records found after it",
+            repaired.segment.display(),
+            repaired.offset,
+            repaired.reason,
+            repaired.kept.len()
+        )?;
+        for lost in &repaired.lost {
+            match lost {
+                Lost::Record { offset, len, id } => writeln!(
+                    stdout,
+                    "  not kept: record {id:?} (damaged frame at byte {offset}, {len} bytes)"
+                )?,
+                Lost::Bytes { offset, len } => writeln!(
+                    stdout,
+                    "  not kept: bytes {offset}..{} (no readable record)",
+                    offset + len
+                )?,
+            }
+        }
+    }
+    writeln!(
+        stdout,
+        "segments {}, repaired {}",
+        report.segments,
+        report.repaired.len()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,11 @@
 //! records is written with one positional write and made durable with one `fdatasync` before
 //! anyone is told it is stored. A segment is synced, and cut to its last frame, before the next
 //! one is started, so a crash can leave only the tail of the last segment torn; [`Store::open`]
-//! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost.
+//! truncates it, and since nothing in a torn tail was ever acked, nothing acked is lost. After
+//! each `fdatasync` the segment's synced length is written to its checkpoint (see
+//! `store/checkpoint.rs`), so that recovery can tell a torn tail from damage to acked bytes
+//! (`store/recover.rs`): damage that is not a torn tail makes [`Store::open`] refuse with
+//! [`StoreError::Corrupt`], and nothing is cut.
 //!
 //! Writes go around the page cache (`O_DIRECT`, in whole blocks; see `store/direct.rs`) where the
 //! filesystem allows it, and through it elsewhere. A direct write that fails is tried once more
@@ -30,12 +34,17 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use super::checkpoint::{self, Checkpoint};
 use super::direct::{self, BlockBuffer};
+use super::recover::{self, Verdict};
 use super::{Appended, Outcome, PendingSync, RecentIds, RecordStore, StoreError};
 use super::{frame, page_cache};
 use crate::ingest::proto::Record;
 
-fn io_error<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+pub(super) fn io_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |error| StoreError::Io {
         what,
         path: path.to_owned(),
@@ -87,6 +96,8 @@ pub struct Store {
     segment_index: u64,
     /// Where the last intact frame ends (zero padding may follow it in the file).
     segment_len: u64,
+    /// Where the segment's synced length is recorded after each sync; shared with the syncs.
+    checkpoint: Arc<Checkpoint>,
     /// The segment opened for direct writes, unless they are off or impossible.
     direct: Option<File>,
     /// The segment's bytes after its last block boundary, which a direct write rewrites.
@@ -98,12 +109,12 @@ pub struct Store {
     buffer: BlockBuffer,
 }
 
-fn segment_path(dir: &Path, index: u64) -> PathBuf {
+pub(super) fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("segment-{index:08}.log"))
 }
 
 /// The segment files of `dir`, in order.
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+pub(super) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error("listing", dir))? {
         let entry = entry.map_err(io_error("listing", dir))?;
@@ -120,33 +131,6 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     }
     found.sort();
     Ok(found)
-}
-
-/// Where the intact records at the start of a segment end, and why, if a torn frame follows
-/// rather than the end (or zero padding).
-struct Scanned {
-    end: usize,
-    torn: Option<&'static str>,
-}
-
-/// Hands each intact record at the start of one segment's bytes to `each`.
-fn scan(bytes: &[u8], mut each: impl FnMut(Record)) -> Scanned {
-    let mut end = 0;
-    loop {
-        match frame::decode(&bytes[end..]) {
-            frame::Decoded::Record { record, len } => {
-                each(record);
-                end += len;
-            }
-            frame::Decoded::End => return Scanned { end, torn: None },
-            frame::Decoded::Torn(reason) => {
-                return Scanned {
-                    end,
-                    torn: Some(reason),
-                };
-            }
-        }
-    }
 }
 
 /// True for the failures of a write that a shorter write may avoid: a full disk, a quota, a file
@@ -167,7 +151,7 @@ fn mark_broken(broken: &OnceLock<String>, detail: String) {
 }
 
 /// Syncs a directory so that a file created in it survives a crash.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .map_err(io_error("syncing directory", dir))
@@ -179,7 +163,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// I/O failures, and [`StoreError::Corrupt`] if a segment other than the last is damaged.
+    /// I/O failures, and [`StoreError::Corrupt`] if a segment is damaged where a crash cannot
+    /// have torn it (see `store/recover.rs`).
     pub fn open(dir: &Path, options: StoreOptions) -> Result<(Store, Recovery), StoreError> {
         fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
         let mut recent = RecentIds::new(options.dedup_window);
@@ -190,26 +175,33 @@ impl Store {
         // The end of the last segment's intact frames, and the bytes after its last block.
         let (mut segment_len, mut head) = (0, Vec::new());
         for (index, path) in &found {
+            let last = Some(*index) == last_index;
+            let synced = if last { checkpoint::read(path) } else { 0 };
             let bytes = fs::read(path).map_err(io_error("reading", path))?;
-            let scanned = scan(&bytes, |record| {
+            let examination = recover::examine(&bytes, |record| {
                 recovery.records += 1;
                 recent.remember(&record.id);
             });
-            let offset = scanned.end as u64;
-            if Some(*index) == last_index {
-                segment_len = offset;
-                head = direct::after_last_boundary(&bytes[..scanned.end]).to_vec();
+            if last {
+                segment_len = examination.end;
+                head = direct::after_last_boundary(&bytes[..examination.end as usize]).to_vec();
             }
-            let Some(reason) = scanned.torn else {
-                continue;
-            };
-            if Some(*index) != last_index {
-                return Err(StoreError::Corrupt {
-                    path: path.clone(),
+            let (offset, reason) = match examination.judge(last, synced) {
+                Verdict::Clean => continue,
+                Verdict::Corrupt {
                     offset,
                     reason,
-                });
-            }
+                    records_after,
+                } => {
+                    return Err(StoreError::Corrupt {
+                        path: path.clone(),
+                        offset,
+                        reason,
+                        records_after,
+                    });
+                }
+                Verdict::TornTail { offset, reason } => (offset, reason),
+            };
             // A torn tail of the last segment is a write that never completed, so never acked.
             let file = OpenOptions::new()
                 .write(true)
@@ -227,10 +219,13 @@ impl Store {
         let segment_index = last_index.unwrap_or(0);
         let path = segment_path(dir, segment_index);
         let segment = Self::open_segment(dir, &path, false)?;
+        let checkpoint =
+            Checkpoint::open(&path, found.is_empty()).map_err(io_error("opening", &path))?;
         let store = Store {
             dir: dir.to_owned(),
             options,
             segment: Arc::new(segment),
+            checkpoint: Arc::new(checkpoint),
             direct: options.direct_io.then(|| direct::open(&path)).flatten(),
             segment_path: path,
             segment_index,
@@ -400,6 +395,7 @@ impl Store {
     /// Linux reports a writeback error once per open file.
     fn sync_of(&self, start: u64, end: u64, cached: bool) -> PendingSync {
         let segment = Arc::clone(&self.segment);
+        let checkpoint = Arc::clone(&self.checkpoint);
         let path = self.segment_path.clone();
         let broken = Arc::clone(&self.broken);
         PendingSync::new(move || {
@@ -414,6 +410,7 @@ impl Store {
                     detail: detail.clone(),
                 });
             }
+            checkpoint.record(end);
             if !cached {
                 return Ok(());
             }
@@ -461,6 +458,8 @@ impl Store {
         let index = self.segment_index + 1;
         let path = segment_path(&self.dir, index);
         let segment = Self::open_segment(&self.dir, &path, true)?;
+        let checkpoint = Checkpoint::open(&path, true).map_err(io_error("opening", &path))?;
+        self.checkpoint = Arc::new(checkpoint);
         self.direct = self
             .options
             .direct_io
@@ -522,7 +521,8 @@ pub struct Contents {
 ///
 /// # Errors
 ///
-/// I/O failures, and [`StoreError::Corrupt`] if a segment other than the last is damaged.
+/// I/O failures, and [`StoreError::Corrupt`] if a segment is damaged where a crash cannot have
+/// torn it (see `store/recover.rs`).
 pub fn read_dir(dir: &Path) -> Result<Contents, StoreError> {
     let found = segments(dir)?;
     let mut contents = Contents {
@@ -531,26 +531,47 @@ pub fn read_dir(dir: &Path) -> Result<Contents, StoreError> {
     };
     let count = found.len();
     for (position, (_, path)) in found.iter().enumerate() {
-        let bytes = fs::read(path).map_err(io_error("reading", path))?;
-        let scanned = scan(&bytes, |record| contents.records.push(record));
-        if let Some(reason) = scanned.torn {
-            let offset = scanned.end as u64;
-            if position + 1 != count {
+        let last = position + 1 == count;
+        let kept = contents.records.len();
+        let mut verdict = read_segment(path, last, &mut contents.records)?;
+        if last && matches!(verdict, Verdict::Corrupt { .. }) {
+            // A server appending while we read can make its last segment look damaged (a later
+            // page read after it was written, an earlier one before): read it once more.
+            contents.records.truncate(kept);
+            verdict = read_segment(path, last, &mut contents.records)?;
+        }
+        match verdict {
+            Verdict::Clean => {}
+            Verdict::TornTail { offset, reason } => contents.torn_tail = Some((offset, reason)),
+            Verdict::Corrupt {
+                offset,
+                reason,
+                records_after,
+            } => {
                 return Err(StoreError::Corrupt {
                     path: path.clone(),
                     offset,
                     reason,
+                    records_after,
                 });
             }
-            contents.torn_tail = Some((offset, reason));
         }
     }
     Ok(contents)
 }
 
+/// Reads one segment's intact records into `records` and judges its end.
+fn read_segment(path: &Path, last: bool, records: &mut Vec<Record>) -> Result<Verdict, StoreError> {
+    // The checkpoint first: read after the bytes, it could be ahead of them.
+    let synced = if last { checkpoint::read(path) } else { 0 };
+    let bytes = fs::read(path).map_err(io_error("reading", path))?;
+    Ok(recover::examine(&bytes, |record| records.push(record)).judge(last, synced))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::store::{Lost, repair_dir};
 
     #[test]
     fn an_appended_record_reads_back() {
@@ -615,6 +636,102 @@ mod tests {
             store.append(&[&record("c")]).unwrap();
             assert_eq!(ids(dir.path()), ["a", "b", "c"]);
         }
+    }
+
+    /// A log of `count` acked records with ids of one length (so frames of one length), written
+    /// in batches of 10; returns the length of each frame.
+    fn acked_log(dir: &Path, direct_io: bool, count: usize) -> usize {
+        let (mut store, _) = Store::open(dir, options(direct_io)).unwrap();
+        let all: Vec<Record> = (0..count).map(|n| record(&format!("r{n:06}"))).collect();
+        for batch in all.chunks(10) {
+            store.append(&batch.iter().collect::<Vec<_>>()).unwrap();
+        }
+        frame::encoded_len(&all[0])
+    }
+
+    fn flip(path: &Path, offset: usize) {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[offset] ^= 0x10;
+        fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_byte_in_acked_data_is_refused_and_repair_keeps_every_intact_record() {
+        for direct_io in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let frame_len = acked_log(dir.path(), direct_io, 1000);
+            let path = segment_path(dir.path(), 0);
+            // In the payload of record 500.
+            flip(&path, 500 * frame_len + 60);
+            let file_len = fs::metadata(&path).unwrap().len();
+            let damaged_at = (500 * frame_len) as u64;
+            for refused in [
+                Store::open(dir.path(), options(direct_io)).map(|_| ()),
+                read_dir(dir.path()).map(|_| ()),
+            ] {
+                assert!(
+                    matches!(
+                        &refused,
+                        Err(StoreError::Corrupt { offset, records_after: 500, .. }) if *offset == damaged_at
+                    ),
+                    "{refused:?}"
+                );
+            }
+            assert_eq!(fs::metadata(&path).unwrap().len(), file_len, "nothing cut");
+
+            let report = repair_dir(dir.path()).unwrap();
+            let [repaired] = &report.repaired[..] else {
+                panic!("{report:?}")
+            };
+            assert_eq!(repaired.offset, damaged_at);
+            assert_eq!(repaired.kept.len(), 499);
+            assert!(
+                matches!(&repaired.lost[..], [Lost::Record { id, .. }] if id == "r000500"),
+                "{:?}",
+                repaired.lost
+            );
+            let moved = fs::read(repaired.moved_to.as_ref().unwrap()).unwrap();
+            assert_eq!(moved.len() as u64, file_len - damaged_at);
+            let expected: Vec<String> = (0..1000)
+                .filter(|&n| n != 500)
+                .map(|n| format!("r{n:06}"))
+                .collect();
+            assert_eq!(ids(dir.path()), expected);
+            let (mut store, recovery) = Store::open(dir.path(), options(direct_io)).unwrap();
+            assert_eq!(recovery.records, 999);
+            store.append(&[&record("r000500")]).unwrap();
+            drop(store);
+            assert_eq!(ids(dir.path()).len(), 1000);
+            assert!(repair_dir(dir.path()).unwrap().repaired.is_empty());
+        }
+    }
+
+    #[test]
+    fn damage_to_the_last_acked_frame_is_corruption_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame_len = acked_log(dir.path(), false, 20);
+        let path = segment_path(dir.path(), 0);
+        // Nothing follows the last frame, but the checkpoint says it was synced.
+        flip(&path, 19 * frame_len + 60);
+        let refused = Store::open(dir.path(), options(false));
+        assert!(
+            matches!(
+                &refused,
+                Err(StoreError::Corrupt { reason: "damage before the synced length", offset, .. })
+                    if *offset == (19 * frame_len) as u64
+            ),
+            "{refused:?}"
+        );
+        // Cut short by hand: the acked bytes are missing.
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..10 * frame_len]).unwrap();
+        assert!(matches!(
+            read_dir(dir.path()),
+            Err(StoreError::Corrupt { offset, .. }) if offset == (10 * frame_len) as u64
+        ));
+        let report = repair_dir(dir.path()).unwrap();
+        assert!(report.repaired[0].moved_to.is_none());
+        assert_eq!(ids(dir.path()).len(), 10);
     }
 
     #[test]
@@ -719,8 +836,9 @@ mod tests {
             // Every finished segment ends at its last frame: no padding, nothing torn.
             for (_, path) in &segments(dir.path()).unwrap()[..contents.segments - 1] {
                 let bytes = fs::read(path).unwrap();
-                let scanned = scan(&bytes, |_| {});
-                assert_eq!((scanned.end, scanned.torn), (bytes.len(), None));
+                let examination = recover::examine(&bytes, |_| {});
+                assert_eq!(examination.end, bytes.len() as u64);
+                assert!(examination.damage.is_none());
             }
             let (store, recovery) = Store::open(dir.path(), options).unwrap();
             assert_eq!(recovery.records, 10);

@@ -23,6 +23,7 @@
 //! The test `a_store_answers_claims_and_writes_in_order` below shows
 //! a claim, a write and the claims after it.
 
+mod checkpoint;
 mod direct;
 mod embedded;
 mod frame;
@@ -30,6 +31,8 @@ mod frame;
 mod jetstream;
 mod page_cache;
 mod recent;
+mod recover;
+mod repair;
 
 pub use embedded::{Contents, Recovery, read_dir};
 pub(crate) use embedded::{Store, StoreOptions};
@@ -39,6 +42,8 @@ pub(crate) use jetstream::JetStreamStore;
 #[cfg(feature = "nats")]
 pub use jetstream::{JetStreamConfig, read_stream};
 pub use recent::RecentIds;
+pub use recover::Lost;
+pub use repair::{RepairReport, Repaired, repair_dir};
 
 use std::io;
 use std::path::PathBuf;
@@ -60,15 +65,23 @@ pub enum StoreError {
         /// The underlying error.
         error: io::Error,
     },
-    /// A segment other than the last is damaged: that is not a torn write but corruption.
-    #[error("segment {path} is corrupt at byte {offset}: {reason}")]
+    /// A segment is damaged where a crash cannot have torn it (a finished segment, damage
+    /// followed by intact frames, or before the synced length; see `store/recover.rs`): records
+    /// in it may have been acked, so the store refuses to open rather than cut them off.
+    /// `sluicegate ingest repair` ([`repair_dir`]) moves the damage aside.
+    #[error(
+        "segment {path} is corrupt at byte {offset}: {reason}; records found after it: {records_after}"
+    )]
     Corrupt {
         /// The segment.
         path: PathBuf,
-        /// Where its first bad frame starts.
+        /// Where its first bad frame starts (where its intact frames end).
         offset: u64,
-        /// What is wrong with it.
+        /// Why this is corruption rather than a torn tail.
         reason: &'static str,
+        /// Records found after the damage, intact or with a readable id (as many as can be
+        /// counted: a frame whose length field is damaged cannot be).
+        records_after: u64,
     },
     /// A `--store` specification could not be understood.
     #[error("store specification {spec:?}: {reason}")]
