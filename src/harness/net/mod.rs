@@ -14,7 +14,7 @@ mod message;
 pub use grudge::{Cut, Grudge};
 pub use journal::{Journal, is_client};
 pub use latency::{Latency, LatencyDist};
-pub use message::{Message, parse_outgoing};
+pub use message::{EnvelopeError, Message, Outgoing, parse_outgoing};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -40,6 +40,14 @@ pub(crate) use jetstream::JetStreamStore;
 pub use jetstream::{JetStreamConfig, read_stream};
 pub use recent::RecentIds;
 
+/// The frame codec and the embedded store's recovery, for the fuzz targets
+/// (`sluicegate::internals`).
+#[cfg(feature = "unstable-internals")]
+pub(crate) mod internals {
+    pub use super::embedded::{Store, StoreOptions};
+    pub use super::frame::{Decoded, HEADER_LEN, MAX_BODY_LEN, decode, encode};
+}
+
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
