@@ -120,6 +120,10 @@ async fn fan_out_reports_what_a_full_drop_or_reject_sink_refused_without_stallin
         .collect()
         .await;
     assert!(reports[0].all_queued());
+    assert!(
+        !reports[1].all_queued(),
+        "two sinks refused the second item"
+    );
     assert_eq!(
         reports[1].outcomes,
         vec![
@@ -194,4 +198,36 @@ async fn size_hints_bound_what_the_combinators_can_yield() {
     );
     assert_eq!(batches.next().await, Some(vec![0, 1, 2]));
     assert_eq!(batches.size_hint(), (1, Some(4)));
+}
+
+/// An item that counts its clones.
+#[derive(Debug)]
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(std::sync::Arc::clone(&self.0))
+    }
+}
+
+#[tokio::test]
+async fn fan_out_clones_an_item_for_all_sinks_but_the_last_which_takes_it() {
+    let clones = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sinks: Vec<_> = (0..3).map(|_| bounded(4, OverflowPolicy::Block)).collect();
+    let (handles, streams): (Vec<_>, Vec<_>) = sinks.into_iter().unzip();
+    let items = (0..2).map(|_| Counted(std::sync::Arc::clone(&clones)));
+    let reports: Vec<_> = futures::stream::iter(items)
+        .fan_out(handles)
+        .collect()
+        .await;
+    assert!(reports.iter().all(|report| report.all_queued()));
+    assert_eq!(
+        clones.load(std::sync::atomic::Ordering::Relaxed),
+        4,
+        "two clones per item for three sinks"
+    );
+    for stream in streams {
+        assert_eq!(stream.collect::<Vec<_>>().await.len(), 2);
+    }
 }

@@ -267,10 +267,16 @@ async fn dropping_the_stream_wakes_producers_blocked_on_a_full_sink() {
         async move { handle.emit(2).await }
     });
     tokio::task::yield_now().await;
+    tokio::time::advance(Duration::from_millis(5)).await;
     drop(stream);
     assert_eq!(blocked.await.unwrap(), Emission::Closed(2));
     let stats = handle.stats();
     assert_eq!((stats.abandoned, stats.closed), (1, 1));
+    assert_eq!(
+        (stats.blocked_emits, stats.blocked),
+        (1, Duration::from_millis(5)),
+        "the wait before the refusal is counted"
+    );
     assert_accounted(&stats);
 }
 
@@ -453,6 +459,7 @@ fn accessors_and_debug_describe_the_sink() {
     let observer_debug = format!("{:?}", handle.observer());
     assert!(observer_debug.starts_with("SinkObserver") && observer_debug.contains("queued: 1"));
     assert_eq!(handle.observer().clone().len(), 1);
+    assert!(!handle.observer().is_empty());
 }
 
 #[test]
@@ -487,4 +494,15 @@ fn lost_sums_every_refusal_and_every_item_queued_but_not_delivered() {
         ..SinkStats::default()
     };
     assert_eq!(stats.lost(), 54_321);
+}
+
+#[tokio::test]
+async fn a_permit_used_after_the_stream_is_gone_is_refused_and_counted_as_closed() {
+    let (handle, stream) = bounded(2, OverflowPolicy::Block);
+    let permit = handle.reserve().await.expect("sink open");
+    drop(stream);
+    assert_eq!(permit.emit(1), Emission::Closed(1));
+    let stats = handle.stats();
+    assert_eq!((stats.offered, stats.closed, stats.queued), (1, 1, 0));
+    assert_accounted(&stats);
 }

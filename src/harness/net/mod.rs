@@ -14,7 +14,9 @@ mod message;
 pub use grudge::{Cut, Grudge};
 pub use journal::{Journal, is_client};
 pub use latency::{Latency, LatencyDist};
-pub use message::{EnvelopeError, Message, Outgoing, parse_outgoing};
+#[cfg(feature = "unstable-internals")]
+pub use message::{EnvelopeError, Outgoing};
+pub use message::{Message, parse_outgoing};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
