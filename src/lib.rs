@@ -58,6 +58,8 @@ pub mod sinks;
 #[cfg(feature = "unstable-internals")]
 #[doc(hidden)]
 pub mod internals {
+    #[cfg(feature = "harness")]
+    pub use crate::harness::internals::*;
     #[cfg(all(feature = "ingest", unix))]
     pub use crate::ingest::internals::*;
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use sluicegate::pipeline::PipelineExt;
 use sluicegate::sinks::{Emission, OverflowPolicy, bounded};
 use tokio::sync::mpsc;
@@ -120,6 +120,10 @@ async fn fan_out_reports_what_a_full_drop_or_reject_sink_refused_without_stallin
         .collect()
         .await;
     assert!(reports[0].all_queued());
+    assert!(
+        !reports[1].all_queued(),
+        "two sinks refused the second item"
+    );
     assert_eq!(
         reports[1].outcomes,
         vec![
@@ -161,4 +165,69 @@ async fn fan_out_stalls_on_a_full_block_sink_and_stops_polling_its_input() {
     let reports = fan_out.await.unwrap();
     assert!(reports.iter().all(|report| report.all_queued()));
     assert_eq!(fast_stream.collect::<Vec<_>>().await, vec![0, 1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn size_hints_bound_what_the_combinators_can_yield() {
+    let input = || futures::stream::iter(0..7);
+    assert_eq!(
+        input().dedup_by_key(4, |value| *value).size_hint(),
+        (0, Some(7)),
+        "dedup may drop everything after the first item, never adds one"
+    );
+    let (tx, rx) = mpsc::unbounded_channel::<u8>();
+    assert_eq!(
+        UnboundedReceiverStream::new(rx)
+            .dedup_by_key(4, |value| *value)
+            .size_hint(),
+        (0, None),
+        "an unbounded input stays unbounded"
+    );
+    drop(tx);
+    let mut batches = std::pin::pin!(input().batch(3, Duration::from_secs(60)));
+    let (lower, upper) = batches.size_hint();
+    assert!(
+        lower <= 3 && upper.is_some_and(|upper| upper >= 3),
+        "7 items in batches of 3 make 3 batches: {:?}",
+        (lower, upper)
+    );
+    assert_eq!(
+        (lower, upper),
+        (2, Some(7)),
+        "tokio_stream's chunks_timeout hint"
+    );
+    assert_eq!(batches.next().await, Some(vec![0, 1, 2]));
+    assert_eq!(batches.size_hint(), (1, Some(4)));
+}
+
+/// An item that counts its clones.
+#[derive(Debug)]
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(std::sync::Arc::clone(&self.0))
+    }
+}
+
+#[tokio::test]
+async fn fan_out_clones_an_item_for_all_sinks_but_the_last_which_takes_it() {
+    let clones = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sinks: Vec<_> = (0..3).map(|_| bounded(4, OverflowPolicy::Block)).collect();
+    let (handles, streams): (Vec<_>, Vec<_>) = sinks.into_iter().unzip();
+    let items = (0..2).map(|_| Counted(std::sync::Arc::clone(&clones)));
+    let reports: Vec<_> = futures::stream::iter(items)
+        .fan_out(handles)
+        .collect()
+        .await;
+    assert!(reports.iter().all(|report| report.all_queued()));
+    assert_eq!(
+        clones.load(std::sync::atomic::Ordering::Relaxed),
+        4,
+        "two clones per item for three sinks"
+    );
+    for stream in streams {
+        assert_eq!(stream.collect::<Vec<_>>().await.len(), 2);
+    }
 }

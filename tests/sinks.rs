@@ -122,21 +122,75 @@ async fn try_emit_under_block_rejects_instead_of_waiting() {
 async fn block_waits_for_the_consumer_and_counts_the_time_blocked() {
     let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
     assert_eq!(handle.emit(1).await, Emission::Queued);
-    let producer = tokio::spawn({
-        let handle = handle.clone();
-        async move { handle.emit(2).await }
-    });
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut second = std::pin::pin!(handle.emit(2));
     assert!(
-        !producer.is_finished(),
-        "the producer waits while the sink is full"
+        second.as_mut().now_or_never().is_none(),
+        "the producer parks while the sink is full"
+    );
+    assert_eq!(
+        handle.stats().offered,
+        1,
+        "a parked emission is not counted yet"
+    );
+    tokio::time::advance(Duration::from_millis(250)).await;
+    assert!(
+        second.as_mut().now_or_never().is_none(),
+        "still parked: nothing freed a slot"
     );
     assert_eq!(stream.next().await, Some(1));
-    assert_eq!(producer.await.unwrap(), Emission::Queued);
+    assert_eq!(second.await, Emission::Queued);
     let stats = handle.stats();
     assert_eq!(stats.blocked_emits, 1);
     assert_eq!(stats.blocked, Duration::from_millis(250));
     assert_eq!(stream.next().await, Some(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_dropped_unused_wakes_a_producer_waiting_in_emit() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    let permit = handle.reserve().await.expect("sink open");
+    let producer = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.emit(7).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(
+        !producer.is_finished(),
+        "the only slot is reserved: emit waits"
+    );
+    tokio::time::advance(Duration::from_millis(10)).await;
+    drop(permit);
+    // On the paused clock a missing wake-up would idle the runtime and fire this timeout at
+    // once, failing the test instead of hanging it.
+    let emission = tokio::time::timeout(Duration::from_secs(5), producer)
+        .await
+        .expect("the dropped permit woke the waiting producer")
+        .unwrap();
+    assert_eq!(emission, Emission::Queued);
+    assert_eq!(stream.next().await, Some(7));
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.offered, stats.queued, stats.blocked_emits),
+        (1, 1, 1)
+    );
+    assert_eq!(stats.blocked, Duration::from_millis(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permit_dropped_unused_while_nobody_waits_leaves_the_slot_free() {
+    let (handle, _stream) = bounded(2, OverflowPolicy::Block);
+    let first = handle.reserve().await.expect("sink open");
+    let second = handle.reserve().await.expect("sink open");
+    drop(first);
+    assert_eq!(handle.try_emit(1), Emission::Queued);
+    assert_eq!(
+        handle.try_emit(2),
+        Emission::Rejected(2),
+        "one slot still reserved"
+    );
+    assert_eq!(second.emit(3), Emission::Queued);
+    let stats = handle.stats();
+    assert_eq!((stats.queued, stats.rejected, stats.len), (2, 1, 2));
 }
 
 #[tokio::test]
@@ -179,6 +233,18 @@ async fn drop_oldest_with_every_slot_reserved_drops_the_newest() {
     let (handle, _stream) = bounded(1, OverflowPolicy::DropOldest);
     let _permit = handle.reserve().await.expect("sink open");
     assert_eq!(handle.try_emit(1), Emission::DroppedNewest(1));
+    let stats = handle.stats();
+    assert_eq!(
+        (
+            stats.offered,
+            stats.dropped_newest,
+            stats.evicted_oldest,
+            stats.queued
+        ),
+        (1, 1, 0, 0),
+        "counted as dropped_newest, not as an eviction"
+    );
+    assert_accounted(&stats);
 }
 
 #[tokio::test]
@@ -201,10 +267,16 @@ async fn dropping_the_stream_wakes_producers_blocked_on_a_full_sink() {
         async move { handle.emit(2).await }
     });
     tokio::task::yield_now().await;
+    tokio::time::advance(Duration::from_millis(5)).await;
     drop(stream);
     assert_eq!(blocked.await.unwrap(), Emission::Closed(2));
     let stats = handle.stats();
     assert_eq!((stats.abandoned, stats.closed), (1, 1));
+    assert_eq!(
+        (stats.blocked_emits, stats.blocked),
+        (1, Duration::from_millis(5)),
+        "the wait before the refusal is counted"
+    );
     assert_accounted(&stats);
 }
 
@@ -351,4 +423,86 @@ async fn producers_cancelled_while_blocked_never_lose_a_queued_item_or_strand_a_
             "producer {producer} order"
         );
     }
+}
+
+#[tokio::test]
+async fn len_and_is_empty_follow_the_queue_on_both_sides() {
+    let (handle, mut stream) = bounded(4, OverflowPolicy::Block);
+    assert_eq!((handle.len(), stream.len()), (0, 0));
+    assert!(handle.is_empty() && stream.is_empty());
+    assert!(handle.try_emit(1).is_queued());
+    assert!(handle.try_emit(2).is_queued());
+    assert_eq!((handle.len(), stream.len()), (2, 2));
+    assert!(!handle.is_empty() && !stream.is_empty());
+    let permit = handle.reserve().await.expect("sink open");
+    assert_eq!(handle.len(), 2, "a reservation is not a queued item");
+    drop(permit);
+    assert_eq!(stream.next().await, Some(1));
+    assert_eq!((handle.len(), stream.len()), (1, 1));
+    assert_eq!(stream.next().await, Some(2));
+    assert!(handle.is_empty() && stream.is_empty());
+}
+
+#[test]
+fn accessors_and_debug_describe_the_sink() {
+    let (handle, stream) = bounded::<u8>(3, OverflowPolicy::DropOldest);
+    assert_eq!(handle.capacity(), 3);
+    assert_eq!(handle.policy(), OverflowPolicy::DropOldest);
+    assert!(!handle.is_closed());
+    assert!(handle.try_emit(9).is_queued());
+    let handle_debug = format!("{handle:?}");
+    assert!(handle_debug.starts_with("SinkHandle"), "{handle_debug}");
+    assert!(handle_debug.contains("DropOldest") && handle_debug.contains("capacity: 3"));
+    assert!(handle_debug.contains("queued: 1"), "{handle_debug}");
+    let stream_debug = format!("{stream:?}");
+    assert!(stream_debug.starts_with("SinkStream") && stream_debug.contains("queued: 1"));
+    let observer_debug = format!("{:?}", handle.observer());
+    assert!(observer_debug.starts_with("SinkObserver") && observer_debug.contains("queued: 1"));
+    assert_eq!(handle.observer().clone().len(), 1);
+    assert!(!handle.observer().is_empty());
+}
+
+#[test]
+fn every_emission_names_its_kind_and_hands_back_what_it_did_not_keep() {
+    let cases = [
+        (Emission::Queued, "queued", None, true),
+        (Emission::Evicted(1), "evicted", Some(1), true),
+        (Emission::DroppedNewest(2), "dropped_newest", Some(2), false),
+        (Emission::Rejected(3), "rejected", Some(3), false),
+        (Emission::Closed(4), "closed", Some(4), false),
+    ];
+    for (emission, kind, lost, queued) in cases {
+        assert_eq!(emission.kind(), kind);
+        assert_eq!(emission.is_queued(), queued, "{kind}");
+        assert_eq!(emission.into_lost(), lost, "{kind}");
+    }
+}
+
+#[test]
+fn lost_sums_every_refusal_and_every_item_queued_but_not_delivered() {
+    let stats = SinkStats {
+        dropped_newest: 1,
+        evicted_oldest: 20,
+        rejected: 300,
+        closed: 4_000,
+        abandoned: 50_000,
+        offered: 7,
+        queued: 7,
+        delivered: 7,
+        len: 7,
+        blocked_emits: 7,
+        ..SinkStats::default()
+    };
+    assert_eq!(stats.lost(), 54_321);
+}
+
+#[tokio::test]
+async fn a_permit_used_after_the_stream_is_gone_is_refused_and_counted_as_closed() {
+    let (handle, stream) = bounded(2, OverflowPolicy::Block);
+    let permit = handle.reserve().await.expect("sink open");
+    drop(stream);
+    assert_eq!(permit.emit(1), Emission::Closed(1));
+    let stats = handle.stats();
+    assert_eq!((stats.offered, stats.closed, stats.queued), (1, 1, 0));
+    assert_accounted(&stats);
 }

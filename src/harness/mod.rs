@@ -51,5 +51,14 @@ pub use run::{RunOutcome, TestConfig, run};
 pub use sweep::{SeedRun, SeedVerdict, describe, sweep};
 pub use topology::TopologyKind;
 
+/// What `sluicegate::internals` exposes of the harness: how a node's stdout lines and replies are
+/// judged, for the fuzz targets.
+#[cfg(feature = "unstable-internals")]
+pub(crate) mod internals {
+    pub use super::client::RpcError;
+    pub use super::net::{EnvelopeError, Outgoing, parse_outgoing};
+    pub use super::workload::{Field, Reply, judge};
+}
+
 #[cfg(test)]
 mod tests;

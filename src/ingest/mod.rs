@@ -43,4 +43,6 @@ pub use store::{JetStreamConfig, read_stream};
 #[cfg(feature = "unstable-internals")]
 pub(crate) mod internals {
     pub use super::store::RecentIds;
+    pub use super::store::internals::*;
+    pub use super::stream::{MAX_ID_BYTES, validate};
 }

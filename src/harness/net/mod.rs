@@ -14,6 +14,8 @@ mod message;
 pub use grudge::{Cut, Grudge};
 pub use journal::{Journal, is_client};
 pub use latency::{Latency, LatencyDist};
+#[cfg(feature = "unstable-internals")]
+pub use message::{EnvelopeError, Outgoing};
 pub use message::{Message, parse_outgoing};
 
 use std::collections::HashMap;

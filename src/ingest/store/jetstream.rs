@@ -63,7 +63,8 @@ pub const KEY_HEADER: &str = "Sluicegate-Key";
 /// Where and how to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JetStreamConfig {
-    /// The NATS server, `nats://host:port`.
+    /// The NATS server, `nats://host:port`, or several, comma-separated (the members of a
+    /// cluster): the client connects to any and reconnects to another when it goes away.
     pub server: String,
     /// The stream's name. It is created if it does not exist.
     pub stream: String,
@@ -189,7 +190,8 @@ fn nats_error(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> Stor
     }
 }
 
-/// Connects to the server of `config`, reconnecting without limit after a disconnection.
+/// Connects to the server of `config` (any of them, if it lists several), reconnecting without
+/// limit after a disconnection.
 async fn connect_client(config: &JetStreamConfig) -> Result<async_nats::Client, StoreError> {
     async_nats::ConnectOptions::new()
         .name("sluicegate-ingest")
@@ -210,7 +212,8 @@ async fn connect_client(config: &JetStreamConfig) -> Result<async_nats::Client, 
                 other => tracing::warn!(event = %other, "NATS event"),
             }
         })
-        .connect(config.server.as_str())
+        // async-nats takes a list, not a comma-separated string.
+        .connect(config.server.split(',').map(str::trim).collect::<Vec<_>>())
         .await
         .map_err(|error| nats_error("connecting")(&error))
 }

@@ -45,6 +45,14 @@ pub use recent::RecentIds;
 pub use recover::Lost;
 pub use repair::{RepairReport, Repaired, repair_dir};
 
+/// The frame codec and the embedded store's recovery, for the fuzz targets
+/// (`sluicegate::internals`).
+#[cfg(feature = "unstable-internals")]
+pub(crate) mod internals {
+    pub use super::embedded::{Store, StoreOptions};
+    pub use super::frame::{Decoded, HEADER_LEN, MAX_BODY_LEN, decode, encode};
+}
+
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
