@@ -31,6 +31,7 @@ mod process;
 mod report;
 mod run;
 mod schedule;
+mod services;
 mod sweep;
 mod topology;
 mod workload;
@@ -48,6 +49,7 @@ pub use nodes::NodeSource;
 pub use process::{BadOutput, Launcher};
 pub use report::{RunNotes, RunStore, StdoutDeath, print_results};
 pub use run::{RunOutcome, TestConfig, run};
+pub use services::SERVICE_IDS;
 pub use sweep::{SeedRun, SeedVerdict, describe, sweep};
 pub use topology::TopologyKind;
 

@@ -18,6 +18,7 @@ use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
 use crate::harness::nodes::{NodeSource, RunningNode, Wiring};
 use crate::harness::process::{BadOutput, DeathWatch};
 use crate::harness::report::{RunNotes, RunStore};
+use crate::harness::services::Services;
 use crate::harness::topology::TopologyKind;
 use crate::harness::workload::{Reply, Workload, judge};
 
@@ -119,6 +120,8 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
         ),
         config.net_logging,
     );
+    // Maelstrom's services are on the network before any node starts, whatever the workload.
+    let services = Services::start(&network, config.plan.seed.wrapping_add(3));
     let watch = Arc::new(DeathWatch::default());
     let wiring = Wiring {
         network: &network,
@@ -144,6 +147,7 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
     .await;
     network.grudge().heal();
     let crashes = teardown(&mut running).await;
+    services.stop();
     let history = tested?;
     if !crashes.is_empty() {
         return Err(HarnessError::Crashed(crashes));
