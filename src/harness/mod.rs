@@ -43,7 +43,7 @@ pub use check::{
 pub use edn::Edn;
 pub use error::HarnessError;
 pub use history::{History, Op, OpFn, OpType, Process};
-pub use interpreter::Plan;
+pub use interpreter::{Plan, RECOVERY_WAIT};
 pub use net::{LatencyDist, NetLogging};
 pub use nodes::NodeSource;
 pub use process::{BadOutput, Launcher};

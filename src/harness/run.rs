@@ -68,6 +68,8 @@ impl TestConfig {
                 rate: 5.0,
                 nemesis_interval: None,
                 seed: 0,
+                recovery_wait: crate::harness::interpreter::RECOVERY_WAIT,
+                kafka_assign_p: 1.0 / 8.0,
             },
             latency_ms: 0,
             latency_dist: LatencyDist::Constant,

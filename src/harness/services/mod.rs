@@ -13,7 +13,7 @@ mod lww_kv;
 mod seq_kv;
 mod tso;
 
-pub use kv::KvState;
+pub use kv::{KvState, canonical};
 pub use lww_kv::LwwKv;
 pub use seq_kv::{RING_CAPACITY, SeqKv};
 pub use tso::Tso;
