@@ -243,8 +243,9 @@ impl Interpreter {
         let mut waiting = vec![targets.clone(); threads];
         let mut done = vec![false; threads];
         let limit = self.clock.now() + KAFKA_FINAL_LIMIT.as_nanos() as Nanos;
+        let mut arrived: Option<Done> = None;
         loop {
-            while let Ok(finished) = self.done.try_recv() {
+            while let Some(finished) = arrived.take().or_else(|| self.done.try_recv().ok()) {
                 let thread = finished.thread;
                 if finished.f == OpFn::Poll && finished.completion.kind == OpType::Ok {
                     let op = crate::harness::history::Op::new(
@@ -288,8 +289,13 @@ impl Interpreter {
                 stage[thread] = stage[thread].saturating_add(1).min(2);
                 self.invoke(thread, f, value, now, true);
             }
-            let until = next_due.map_or(limit, |d| d.min(limit));
-            self.await_completion(Some(until)).await;
+            let until = self.clock.instant(next_due.map_or(limit, |d| d.min(limit)));
+            // Completions are taken here, not by `await_completion`, so that each poll's
+            // offsets count towards its thread's target.
+            arrived = tokio::time::timeout_at(until, self.done.recv())
+                .await
+                .ok()
+                .flatten();
         }
         self.wait_until_idle().await;
     }
