@@ -337,6 +337,39 @@ async fn kv2_ignoring_commits_passes_because_assign_never_uses_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv3_keys_owned_by_one_node_with_forwarding_are_valid_and_only_forwarding_counts() {
+    let outcome = kafka_valid("owner", 2).await;
+    let servers = outcome.analysis.summary.servers_msgs_per_op.unwrap_or(0.0);
+    // About half the sends and polls forward one RPC (two messages): around 1 per op.
+    assert!(
+        servers > 0.2 && servers < 2.5,
+        "servers msgs-per-op {servers}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_are_never_partitioned() {
+    // V1 reads every node's key from seq-kv: under partitions it still sees all of them.
+    let outcome = outcome(&counter(&["per-node-fresh"], 8, true)).await;
+    assert_eq!(
+        outcome.analysis.valid,
+        Validity::Valid,
+        "{}",
+        final_reads(&outcome)
+    );
+    let partitions = outcome
+        .history
+        .ops()
+        .iter()
+        .filter(|op| op.f == OpFn::StartPartition && op.kind == OpType::Info)
+        .count();
+    assert!(
+        partitions >= 2,
+        "the nemesis ran ({partitions} partition ops)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv4_a_whole_log_per_lin_kv_key_is_valid_on_two_nodes() {
     let outcome = kafka_valid("lin-kv-log", 2).await;
     let servers = outcome
