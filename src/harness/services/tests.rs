@@ -316,3 +316,22 @@ async fn a_service_rpc_takes_two_delays_and_two_server_messages() {
     services.stop();
     assert!(network.send("n0", "lin-kv", Map::new()).is_err());
 }
+
+#[test]
+fn the_same_seed_serves_the_same_versions_and_another_seed_does_not() {
+    let replies = |seed: u64| -> Vec<Value> {
+        let mut kv = seq_kv_with_writes(seed, 8);
+        let mut lww = LwwKv::new(seed);
+        lww.handle(&body(json!({"type": "write", "key": "k", "value": 1})));
+        (0..64)
+            .flat_map(|r| {
+                let lww_reply = lww
+                    .handle(&body(json!({"type": "read", "key": "k"})))
+                    .map_or(Value::Null, Value::Object);
+                [read_x(&mut kv, &format!("r{r}")), lww_reply]
+            })
+            .collect()
+    };
+    assert_eq!(replies(42), replies(42));
+    assert_ne!(replies(42), replies(43));
+}
