@@ -62,6 +62,16 @@ pub enum OpFn {
     Echo,
     /// Unique-ids workload.
     Generate,
+    /// G-counter: add a delta.
+    Add,
+    /// Kafka: append a message to a key.
+    Send,
+    /// Kafka: poll the assigned keys (and commit what was polled).
+    Poll,
+    /// Kafka: assign keys to the client (seek to the beginning in the final phase).
+    Assign,
+    /// Kafka: throw the client away (completes `:info` without any RPC).
+    Crash,
     /// Nemesis: cut the network.
     StartPartition,
     /// Nemesis: heal the network.
@@ -76,6 +86,11 @@ impl OpFn {
             OpFn::Read => "read",
             OpFn::Echo => "echo",
             OpFn::Generate => "generate",
+            OpFn::Add => "add",
+            OpFn::Send => "send",
+            OpFn::Poll => "poll",
+            OpFn::Assign => "assign",
+            OpFn::Crash => "crash",
             OpFn::StartPartition => "start-partition",
             OpFn::StopPartition => "stop-partition",
         }

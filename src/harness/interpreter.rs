@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::harness::client::Client;
+use crate::harness::check::WorkloadKind;
 use crate::harness::clock::Clock;
 use crate::harness::history::{History, Nanos, Op, OpFn, OpType, Process};
 use crate::harness::nemesis::Shape;
 use crate::harness::net::Network;
 use crate::harness::schedule::{Cursor, Stagger};
-use crate::harness::workload::{Completion, OpChooser, Workload};
+use crate::harness::workload::kafka::max_offsets as kafka_max_offsets;
+use crate::harness::workload::{Completion, OpChooser, Session, Workload};
 
 /// Workload RPCs time out this long after the send (docs/harness.md §2.4).
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,20 +40,31 @@ pub struct Plan {
     pub nemesis_interval: Option<Duration>,
     /// Seeds the op mix, the stagger and the nemesis.
     pub seed: u64,
+    /// The final phase's recovery wait; Maelstrom's is 10 s ([`RECOVERY_WAIT`]). Shorter
+    /// waits are for the harness's own quick tests.
+    pub recovery_wait: Duration,
+    /// Kafka: the probability that an op is preceded by an assign (`--kafka-assign-p`; 1/8 as
+    /// in Maelstrom v0.2.3 / Jepsen 0.3.1, 1/64 from v0.2.4).
+    pub kafka_assign_p: f64,
 }
+
+/// Kafka's final phase runs at most this long from its first op (Maelstrom's `kafka.clj`).
+const KAFKA_FINAL_LIMIT: Duration = Duration::from_secs(10);
+/// Mean gap between one thread's final polls (Jepsen's `stagger 1/5`).
+const KAFKA_FINAL_POLL_GAP_NS: Nanos = 200_000_000;
 
 struct Thread {
     node: String,
     process: u64,
     busy: bool,
-    /// The thread's client and the process it was opened for.
-    client: Option<(u64, Client)>,
+    /// The thread's session and the process it was opened for.
+    client: Option<(u64, Session)>,
 }
 
 struct Done {
     thread: usize,
     process: u64,
-    client: Client,
+    client: Session,
     f: OpFn,
     sent: Value,
     final_read: bool,
@@ -96,7 +108,10 @@ impl Interpreter {
         );
         Interpreter {
             cursor: Cursor::new(plan.concurrency),
-            chooser: OpChooser::new(workload.kind()),
+            chooser: match workload.kind() {
+                WorkloadKind::Kafka => OpChooser::kafka(plan.kafka_assign_p, plan.concurrency),
+                kind => OpChooser::new(kind),
+            },
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
             nemesis_rng: ChaCha8Rng::seed_from_u64(plan.seed.wrapping_add(1)),
             plan,
@@ -118,6 +133,8 @@ impl Interpreter {
         self.wait_until_idle().await;
         if self.workload.has_final_phase() {
             self.final_phase().await;
+        } else if self.workload.kind() == WorkloadKind::Kafka {
+            self.kafka_final_phase().await;
         }
         self.progress.finish_and_clear();
         self.history
@@ -180,7 +197,7 @@ impl Interpreter {
                 }
             } else if let (Some(stagger), Some(thread)) = (clients.as_mut(), self.free_client()) {
                 stagger.dispatched(stamp, &mut self.rng);
-                let (f, value) = self.chooser.next(&mut self.rng);
+                let (f, value) = self.chooser.next(&mut self.rng, stamp);
                 self.invoke(thread, f, value, stamp, false);
             }
             self.cursor.advance();
@@ -194,9 +211,91 @@ impl Interpreter {
         }
         tracing::info!("Waiting for recovery...");
         self.progress.set_message("waiting for recovery");
-        tokio::time::sleep(RECOVERY_WAIT).await;
+        tokio::time::sleep(self.plan.recovery_wait).await;
         for thread in 0..self.threads.len() {
             self.invoke(thread, OpFn::Read, Value::Null, self.clock.now(), true);
+        }
+        self.wait_until_idle().await;
+    }
+
+    /// Kafka's final phase (Jepsen's `final-polls` under Maelstrom's 10 s limit): heal, wait,
+    /// then each thread on its own crashes, assigns every key seen with seek-to-beginning, and
+    /// polls with gaps uniform on [0, 400 ms) until its own `:ok` polls have reached every
+    /// key's highest known offset, or the limit ends. Its ops carry `:final? true`; on an
+    /// assign that means seek-to-beginning.
+    async fn kafka_final_phase(&mut self) {
+        if self.plan.nemesis_interval.is_some() {
+            self.run_nemesis(self.clock.now(), false);
+        }
+        tracing::info!("Waiting for recovery...");
+        self.progress.set_message("waiting for recovery");
+        tokio::time::sleep(self.plan.recovery_wait).await;
+        let targets = self.chooser.kafka_targets();
+        if targets.is_empty() {
+            return;
+        }
+        let keys: Vec<Value> = targets.keys().map(|k| Value::from(k.as_str())).collect();
+        let threads = self.threads.len();
+        // Per thread: ops issued so far (crash, assign, then polls), when the next poll is
+        // due, and the keys still short of their target.
+        let mut stage = vec![0u8; threads];
+        let mut due = vec![0 as Nanos; threads];
+        let mut waiting = vec![targets.clone(); threads];
+        let mut done = vec![false; threads];
+        let limit = self.clock.now() + KAFKA_FINAL_LIMIT.as_nanos() as Nanos;
+        let mut arrived: Option<Done> = None;
+        loop {
+            while let Some(finished) = arrived.take().or_else(|| self.done.try_recv().ok()) {
+                let thread = finished.thread;
+                if finished.f == OpFn::Poll && finished.completion.kind == OpType::Ok {
+                    let op = crate::harness::history::Op::new(
+                        0,
+                        OpType::Ok,
+                        Process::Client(finished.process),
+                        OpFn::Poll,
+                        finished.completion.value.clone(),
+                    );
+                    let (_, polled) = kafka_max_offsets(&op);
+                    waiting[thread]
+                        .retain(|key, target| polled.get(key).is_none_or(|seen| seen < target));
+                    if waiting[thread].is_empty() {
+                        done[thread] = true;
+                    }
+                }
+                self.complete(finished);
+            }
+            let now = self.clock.now();
+            if now >= limit || done.iter().all(|&d| d) {
+                break;
+            }
+            let mut next_due: Option<Nanos> = None;
+            for thread in 0..threads {
+                if done[thread] || self.threads[thread].busy {
+                    continue;
+                }
+                if due[thread] > now {
+                    next_due = Some(next_due.map_or(due[thread], |d: Nanos| d.min(due[thread])));
+                    continue;
+                }
+                let (f, value) = match stage[thread] {
+                    0 => (OpFn::Crash, Value::Null),
+                    1 => (OpFn::Assign, Value::Array(keys.clone())),
+                    _ => (OpFn::Poll, json!([["poll"]])),
+                };
+                if stage[thread] >= 2 {
+                    let gap = self.rng.random_range(0..2 * KAFKA_FINAL_POLL_GAP_NS);
+                    due[thread] = now + gap;
+                }
+                stage[thread] = stage[thread].saturating_add(1).min(2);
+                self.invoke(thread, f, value, now, true);
+            }
+            let until = self.clock.instant(next_due.map_or(limit, |d| d.min(limit)));
+            // Completions are taken here, not by `await_completion`, so that each poll's
+            // offsets count towards its thread's target.
+            arrived = tokio::time::timeout_at(until, self.done.recv())
+                .await
+                .ok()
+                .flatten();
         }
         self.wait_until_idle().await;
     }
@@ -243,7 +342,7 @@ impl Interpreter {
         // old one stays registered until then, so late replies to it are still received.
         let client = match state.client.take() {
             Some((opened_for, client)) if opened_for == process || reusable => client,
-            _ => Client::open(&self.network),
+            _ => Session::open(&self.network),
         };
         let node = state.node.clone();
         self.record(
@@ -259,10 +358,9 @@ impl Interpreter {
         let done = self.done_sender.clone();
         tokio::spawn(async move {
             let mut client = client;
-            let reply = client
-                .rpc(&node, workload.request(f, &value), RPC_TIMEOUT)
+            let completion = workload
+                .execute(f, &value, &mut client, &node, final_read)
                 .await;
-            let completion = workload.complete(f, reply);
             let finished = Done {
                 thread,
                 process,
@@ -328,7 +426,7 @@ impl Interpreter {
         } else {
             value
         };
-        self.history.push(Op {
+        let op = Op {
             index: 0,
             time: now,
             kind,
@@ -338,7 +436,9 @@ impl Interpreter {
             error,
             exception,
             final_read: done.final_read,
-        });
+        };
+        self.chooser.observe(&op);
+        self.history.push(op);
         let thread = &mut self.threads[done.thread];
         thread.busy = false;
         thread.client = Some((done.process, done.client));

@@ -31,6 +31,7 @@ mod process;
 mod report;
 mod run;
 mod schedule;
+mod services;
 mod sweep;
 mod topology;
 mod workload;
@@ -42,12 +43,13 @@ pub use check::{
 pub use edn::Edn;
 pub use error::HarnessError;
 pub use history::{History, Op, OpFn, OpType, Process};
-pub use interpreter::Plan;
+pub use interpreter::{Plan, RECOVERY_WAIT};
 pub use net::{LatencyDist, NetLogging};
 pub use nodes::NodeSource;
 pub use process::{BadOutput, Launcher};
 pub use report::{RunNotes, RunStore, StdoutDeath, print_results};
 pub use run::{RunOutcome, TestConfig, run};
+pub use services::SERVICE_IDS;
 pub use sweep::{SeedRun, SeedVerdict, describe, sweep};
 pub use topology::TopologyKind;
 

@@ -18,6 +18,7 @@ use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
 use crate::harness::nodes::{NodeSource, RunningNode, Wiring};
 use crate::harness::process::{BadOutput, DeathWatch};
 use crate::harness::report::{RunNotes, RunStore};
+use crate::harness::services::Services;
 use crate::harness::topology::TopologyKind;
 use crate::harness::workload::{Reply, Workload, judge};
 
@@ -67,6 +68,8 @@ impl TestConfig {
                 rate: 5.0,
                 nemesis_interval: None,
                 seed: 0,
+                recovery_wait: crate::harness::interpreter::RECOVERY_WAIT,
+                kafka_assign_p: 1.0 / 8.0,
             },
             latency_ms: 0,
             latency_dist: LatencyDist::Constant,
@@ -119,6 +122,8 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
         ),
         config.net_logging,
     );
+    // Maelstrom's services are on the network before any node starts, whatever the workload.
+    let services = Services::start(&network, config.plan.seed.wrapping_add(3));
     let watch = Arc::new(DeathWatch::default());
     let wiring = Wiring {
         network: &network,
@@ -144,6 +149,7 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
     .await;
     network.grudge().heal();
     let crashes = teardown(&mut running).await;
+    services.stop();
     let history = tested?;
     if !crashes.is_empty() {
         return Err(HarnessError::Crashed(crashes));

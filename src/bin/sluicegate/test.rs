@@ -23,6 +23,11 @@ pub enum WorkloadArg {
     UniqueIds,
     /// Broadcast (Gossip Glomers 3a-3e).
     Broadcast,
+    /// Grow-only counter (Gossip Glomers 4): `add` -> `add_ok`, `read` -> `read_ok`.
+    GCounter,
+    /// Kafka-style log (Gossip Glomers 5a-5c): send, poll, commit_offsets,
+    /// list_committed_offsets.
+    Kafka,
 }
 
 /// The only nemesis Maelstrom has.
@@ -104,6 +109,10 @@ pub struct TestArgs {
     /// every seed whose run is invalid with the command that replays it.
     #[arg(long, requires = "in_process", value_parser = clap::value_parser!(u64).range(1..))]
     seeds: Option<u64>,
+    /// Kafka: probability that an op is preceded by an assign, as a fraction (`1/8`, the
+    /// default, as Maelstrom v0.2.3 which Fly.io users run; `1/64` as v0.2.4) or a decimal.
+    #[arg(long, default_value = "1/8", value_parser = parse_probability)]
+    kafka_assign_p: f64,
     /// Arguments for the node binary.
     #[arg(last = true)]
     args: Vec<String>,
@@ -140,6 +149,19 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("expected a non-negative number, got {text:?}"))
 }
 
+fn parse_probability(text: &str) -> Result<f64, String> {
+    let value = match text.split_once('/') {
+        Some((num, den)) => match (num.trim().parse::<f64>(), den.trim().parse::<f64>()) {
+            (Ok(num), Ok(den)) if den > 0.0 => Some(num / den),
+            _ => None,
+        },
+        None => text.parse::<f64>().ok(),
+    };
+    value
+        .filter(|p| (0.0..=1.0).contains(p))
+        .ok_or_else(|| format!("expected a probability such as 1/8 or 0.125, got {text:?}"))
+}
+
 fn parse_availability(text: &str) -> Result<AvailabilityRequirement, String> {
     if text == "total" {
         return Ok(AvailabilityRequirement::Total);
@@ -166,6 +188,8 @@ impl TestArgs {
                 WorkloadArg::Echo => WorkloadKind::Echo,
                 WorkloadArg::UniqueIds => WorkloadKind::UniqueIds,
                 WorkloadArg::Broadcast => WorkloadKind::Broadcast,
+                WorkloadArg::GCounter => WorkloadKind::GCounter,
+                WorkloadArg::Kafka => WorkloadKind::Kafka,
             },
             nodes: match self.bin {
                 Some(bin) => NodeSource::Binary(Launcher::new(&bin, self.args, self.log_stderr)?),
@@ -180,6 +204,8 @@ impl TestArgs {
                     .nemesis
                     .map(|_| Duration::from_secs_f64(self.nemesis_interval)),
                 seed,
+                recovery_wait: sluicegate::harness::RECOVERY_WAIT,
+                kafka_assign_p: self.kafka_assign_p,
             },
             latency_ms: self.latency,
             latency_dist: self.latency_dist,
@@ -211,6 +237,12 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let json = args.json;
     let config = args.into_config(seed)?;
+    if config.workload == WorkloadKind::Kafka {
+        tracing::info!(
+            "kafka assign probability {} (--kafka-assign-p)",
+            config.plan.kafka_assign_p
+        );
+    }
     tracing::info!(
         seed,
         "running {} nodes; replay with --seed {seed}",

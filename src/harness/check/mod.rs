@@ -11,6 +11,8 @@
 pub mod availability;
 pub mod echo;
 pub mod exceptions;
+pub mod g_counter;
+pub mod kafka;
 pub mod net;
 pub mod perf;
 pub mod set_full;
@@ -33,6 +35,12 @@ pub enum WorkloadKind {
     UniqueIds,
     /// `-w broadcast`: the set-full checker over broadcasts and reads (docs/harness.md §6.1).
     Broadcast,
+    /// `-w g-counter`: adds and reads of a grow-only counter, final reads judged against the
+    /// acceptable range (Maelstrom's `workload/g_counter.clj`).
+    GCounter,
+    /// `-w kafka`: send, poll, commit and assign on keyed logs, checked by message value
+    /// (Maelstrom's `workload/kafka.clj`, Jepsen's `tests/kafka.clj` checker).
+    Kafka,
 }
 
 impl WorkloadKind {
@@ -42,6 +50,8 @@ impl WorkloadKind {
             WorkloadKind::Echo => "echo",
             WorkloadKind::UniqueIds => "unique-ids",
             WorkloadKind::Broadcast => "broadcast",
+            WorkloadKind::GCounter => "g-counter",
+            WorkloadKind::Kafka => "kafka",
         }
     }
 }
@@ -166,6 +176,18 @@ pub struct Summary {
     pub duplicates_invalidate: bool,
     /// Echo: operations whose reply did not echo the request (or that did not complete `:ok`).
     pub echo_error_count: u64,
+    /// G-counter: `:ok` final reads outside the acceptable range.
+    pub counter_errors: u64,
+    /// G-counter: `:ok` final reads.
+    pub counter_final_reads: u64,
+    /// Kafka: latency (ms) of `:ok` sends; Maelstrom prints none, challenge 5c asks for it.
+    pub send_latencies: Option<LatencyQuantiles>,
+    /// Kafka: latency (ms) of `:ok` polls (including their commit).
+    pub poll_latencies: Option<LatencyQuantiles>,
+    /// Kafka: anomaly cases found.
+    pub kafka_anomalies: u64,
+    /// Kafka: the anomaly types found (`:error-types`).
+    pub kafka_error_types: Vec<String>,
 }
 
 /// Runs every checker Maelstrom runs for `workload` and builds the results map
@@ -200,6 +222,12 @@ pub fn analyze(
         duplicated_count: 0,
         duplicates_invalidate: true,
         echo_error_count: 0,
+        counter_errors: 0,
+        counter_final_reads: 0,
+        send_latencies: None,
+        poll_latencies: None,
+        kafka_anomalies: 0,
+        kafka_error_types: Vec::new(),
     };
     let (workload_edn, workload_valid) = match workload {
         WorkloadKind::Broadcast => {
@@ -223,6 +251,25 @@ pub fn analyze(
         WorkloadKind::UniqueIds => {
             let result = unique_ids::check(history);
             summary.duplicated_count = result.duplicated_count;
+            (result.to_edn(), result.valid())
+        }
+        WorkloadKind::Kafka => {
+            let result = kafka::check(history);
+            summary.kafka_anomalies = result.anomaly_count();
+            summary.kafka_error_types = result
+                .error_types()
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let (send, poll) = ok_latencies(history);
+            summary.send_latencies = LatencyQuantiles::from_values(&send);
+            summary.poll_latencies = LatencyQuantiles::from_values(&poll);
+            (result.to_edn(), result.valid())
+        }
+        WorkloadKind::GCounter => {
+            let result = g_counter::check(history);
+            summary.counter_errors = result.errors.len() as u64;
+            summary.counter_final_reads = result.final_reads.len() as u64;
             (result.to_edn(), result.valid())
         }
     };
@@ -250,8 +297,26 @@ pub fn analyze(
     }
 }
 
-/// Invocations by non-nemesis processes over the whole history: the `op-count` of
-/// docs/harness.md §6.2 (broadcasts, reads and final reads, whatever their outcome).
+/// Latencies in ms of `:ok` sends and of `:ok` polls (completion time minus invocation time).
+fn ok_latencies(history: &History) -> (Vec<u64>, Vec<u64>) {
+    use super::history::OpFn;
+    let (mut send, mut poll) = (Vec::new(), Vec::new());
+    for (invoke, done) in history.pairs() {
+        let Some(done) = done.filter(|d| d.kind == OpType::Ok) else {
+            continue;
+        };
+        let ms = done.time.saturating_sub(invoke.time) / 1_000_000;
+        match done.f {
+            OpFn::Send => send.push(ms),
+            OpFn::Poll => poll.push(ms),
+            _ => {}
+        }
+    }
+    (send, poll)
+}
+
+/// Invocations by non-nemesis processes over the whole history: the `op-count` of docs/harness.md §6.2
+/// (broadcasts, reads and final reads, whatever their outcome).
 pub fn client_invocation_count(history: &History) -> u64 {
     history
         .ops()

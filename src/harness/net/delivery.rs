@@ -1,14 +1,15 @@
-//! One delivery worker per server destination (docs/harness.md §4.2): it takes the head of a queue
-//! ordered by deadline, decides its partition fate at that moment, sleeps until the deadline
-//! (messages that arrive meanwhile wait, even with earlier deadlines: Maelstrom's head-of-line
-//! blocking), then journals and writes it. Writing blocks when the node does not read, stalling
-//! later deliveries.
+//! One delivery worker per server destination (docs/harness.md §4.2): it takes the head of a queue ordered by
+//! deadline, decides its partition fate at that moment, sleeps until the deadline (messages that
+//! arrive meanwhile wait, even with earlier deadlines: Maelstrom's head-of-line blocking), then
+//! journals and hands it to the destination's [`Inbox`]. Writing blocks when the node does not
+//! read, stalling later deliveries; a service answers before its next request is dequeued.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -48,12 +49,55 @@ impl Ord for Pending {
     }
 }
 
+/// Where a delivery worker puts what it dequeued.
+pub(super) trait Inbox: Send + 'static {
+    /// Takes one delivered message; false when the destination is gone for good.
+    fn accept(&mut self, network: &Network, message: &Message)
+    -> impl Future<Output = bool> + Send;
+}
+
+/// A node's stdin (an OS pipe or an in-memory one): each message as one JSON line.
+pub(super) struct Lines<W>(pub(super) W);
+
+impl<W: AsyncWrite + Unpin + Send + 'static> Inbox for Lines<W> {
+    async fn accept(&mut self, _network: &Network, message: &Message) -> bool {
+        let mut line = message.to_line();
+        line.push('\n');
+        self.0.write_all(line.as_bytes()).await.is_ok() && self.0.flush().await.is_ok()
+    }
+}
+
+/// A built-in service: the handler's reply goes back to the request's sender, its body plus
+/// `in_reply_to` (JSON `null` when the request had no `msg_id`) and never a `msg_id`.
+pub(super) struct ServiceInbox<H> {
+    pub(super) id: String,
+    pub(super) handler: H,
+}
+
+impl<H> Inbox for ServiceInbox<H>
+where
+    H: FnMut(&str, &Map<String, Value>) -> Option<Map<String, Value>> + Send + 'static,
+{
+    async fn accept(&mut self, network: &Network, message: &Message) -> bool {
+        let Some(mut reply) = (self.handler)(&message.src, &message.body) else {
+            return true;
+        };
+        let msg_id = message.body.get("msg_id").cloned().unwrap_or(Value::Null);
+        reply.insert("in_reply_to".into(), msg_id);
+        if let Err(error) = network.send(&self.id, &message.src, reply) {
+            // The requester left the network (a closed client): the reply has nowhere to go.
+            tracing::debug!(service = %self.id, %error, "service reply not sent");
+        }
+        true
+    }
+}
+
 /// The worker loop for destination `dest`.
 pub(super) async fn deliver(
     network: Arc<Network>,
     dest: String,
     mut arrivals: mpsc::UnboundedReceiver<Pending>,
-    mut inbox: impl AsyncWrite + Unpin,
+    mut inbox: impl Inbox,
 ) {
     let mut queue: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     loop {
@@ -77,9 +121,7 @@ pub(super) async fn deliver(
             tokio::time::sleep(wait).await;
         }
         network.record_receive(&head.message);
-        let mut line = head.message.to_line();
-        line.push('\n');
-        if inbox.write_all(line.as_bytes()).await.is_err() || inbox.flush().await.is_err() {
+        if !inbox.accept(&network, &head.message).await {
             // The node's stdin is gone (it exited or was killed): nothing more can be delivered.
             return;
         }

@@ -87,6 +87,31 @@ impl Network {
         let (sender, queue) = mpsc::unbounded_channel();
         self.routes_mut()
             .insert(id.to_string(), Route::Server(sender));
+        delivery::deliver(
+            Arc::clone(self),
+            id.to_string(),
+            queue,
+            delivery::Lines(inbox),
+        )
+    }
+
+    /// Registers a built-in service under `id` (Maelstrom's `lin-kv`, `seq-kv`, ...): a server
+    /// like any node, whose delivery worker hands each request to `handler` and sends back what
+    /// it returns, with `in_reply_to`, before it dequeues the next one (a serial service, as in
+    /// Maelstrom's `service.clj` `service-thread`). `None` from the handler sends nothing.
+    /// Returns the worker to spawn; it runs until `id` is unregistered.
+    pub fn register_service(
+        self: &Arc<Self>,
+        id: &str,
+        handler: impl FnMut(&str, &Map<String, Value>) -> Option<Map<String, Value>> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (sender, queue) = mpsc::unbounded_channel();
+        self.routes_mut()
+            .insert(id.to_string(), Route::Server(sender));
+        let inbox = delivery::ServiceInbox {
+            id: id.to_string(),
+            handler,
+        };
         delivery::deliver(Arc::clone(self), id.to_string(), queue, inbox)
     }
 

@@ -151,6 +151,39 @@ pub fn summary_line(summary: &Summary, notes: &RunNotes) -> String {
             ));
             parts.push(format!("duplicated ids {}", summary.duplicated_count));
         }
+        WorkloadKind::Kafka => {
+            parts.push(format!(
+                "servers msgs-per-op {}",
+                ratio(summary.servers_msgs_per_op)
+            ));
+            parts.push(format!(
+                "send latency {}",
+                ok_quantiles(summary.send_latencies.as_ref())
+            ));
+            parts.push(format!(
+                "poll latency {}",
+                ok_quantiles(summary.poll_latencies.as_ref())
+            ));
+            if summary.kafka_error_types.is_empty() {
+                parts.push("anomalies none".to_owned());
+            } else {
+                parts.push(format!(
+                    "anomalies {} ({})",
+                    summary.kafka_anomalies,
+                    summary.kafka_error_types.join(", ")
+                ));
+            }
+        }
+        WorkloadKind::GCounter => {
+            parts.push(format!(
+                "servers msgs-per-op {}",
+                ratio(summary.servers_msgs_per_op)
+            ));
+            parts.push(format!(
+                "final reads out of range {} of {}",
+                summary.counter_errors, summary.counter_final_reads
+            ));
+        }
     }
     parts.push(format!(
         "ops {}, ok-fraction {:.3}",
@@ -187,6 +220,16 @@ fn quantiles(q: Option<&LatencyQuantiles>) -> String {
     }
 }
 
+fn ok_quantiles(q: Option<&LatencyQuantiles>) -> String {
+    match q {
+        Some(q) => format!(
+            "p50 {} ms, p95 {} ms, p99 {} ms, max {} ms",
+            q.p50, q.p95, q.p99, q.max
+        ),
+        None => "n/a (no :ok op)".to_owned(),
+    }
+}
+
 fn json_document(analysis: &Analysis, notes: &RunNotes) -> serde_json::Value {
     let summary = &analysis.summary;
     let quantiles = |q: Option<&LatencyQuantiles>| {
@@ -213,6 +256,12 @@ fn json_document(analysis: &Analysis, notes: &RunNotes) -> serde_json::Value {
             "duplicated_count": summary.duplicated_count,
             "duplicates_invalidate": summary.duplicates_invalidate,
             "echo_error_count": summary.echo_error_count,
+            "counter_errors": summary.counter_errors,
+            "counter_final_reads": summary.counter_final_reads,
+            "send_latencies": quantiles(summary.send_latencies.as_ref()),
+            "poll_latencies": quantiles(summary.poll_latencies.as_ref()),
+            "kafka_anomalies": summary.kafka_anomalies,
+            "kafka_error_types": summary.kafka_error_types,
         },
         "stdout_deaths": notes.stdout_deaths.iter().map(|death| serde_json::json!({
             "node": death.node, "example": death.example, "count": death.count,

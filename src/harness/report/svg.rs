@@ -28,7 +28,10 @@ type Point = (f64, f64, &'static str);
 pub fn latency_svg(workload: WorkloadKind, history: &History) -> String {
     let (title, points, legend) = match workload {
         WorkloadKind::Broadcast => broadcast_points(history),
-        WorkloadKind::Echo | WorkloadKind::UniqueIds => op_latency_points(history),
+        WorkloadKind::Echo
+        | WorkloadKind::UniqueIds
+        | WorkloadKind::GCounter
+        | WorkloadKind::Kafka => op_latency_points(history),
     };
     let height = TOP + PANEL_HEIGHT + GAP + PANEL_HEIGHT + 50.0;
     let end_s = history

@@ -3,5 +3,6 @@
 //! piece.
 
 mod check;
+mod kv_check;
 mod network;
 mod runs;

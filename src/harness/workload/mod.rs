@@ -1,16 +1,22 @@
 //! The workloads: which operations a client issues, the request each becomes, and how each reply
 //! maps to an outcome (docs/harness.md §2.4, §3, §8).
 
+pub mod kafka;
 mod reply;
 
 pub use reply::{Field, Reply, judge};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::harness::check::WorkloadKind;
-use crate::harness::client::RpcError;
+use crate::harness::client::{Client, RpcError};
 use crate::harness::history::{OpFn, OpType};
+use crate::harness::interpreter::RPC_TIMEOUT;
+use crate::harness::net::Network;
 use crate::harness::topology::{self, Topology};
 
 /// How one client operation completed.
@@ -64,10 +70,10 @@ impl Workload {
         self.kind
     }
 
-    /// Whether the workload has a final phase (recovery wait and final reads,
-    /// docs/harness.md §2.6).
+    /// Whether the workload has a final phase of one read per thread (recovery wait and final
+    /// reads, docs/harness.md §2.6).
     pub fn has_final_phase(&self) -> bool {
-        self.kind == WorkloadKind::Broadcast
+        matches!(self.kind, WorkloadKind::Broadcast | WorkloadKind::GCounter)
     }
 
     /// Whether a thread keeps its client after an indeterminate op (unique-ids clients do).
@@ -89,12 +95,41 @@ impl Workload {
             OpFn::Broadcast => json!({"type": "broadcast", "message": value}),
             OpFn::Read => json!({"type": "read"}),
             OpFn::Echo => json!({"type": "echo", "echo": value}),
+            OpFn::Add => json!({"type": "add", "delta": value}),
             _ => json!({"type": "generate"}),
         })
     }
 
+    /// Runs operation `f` with `value` against `node` through the thread's session: one RPC
+    /// for most workloads, the kafka client's RPCs (or none) for kafka.
+    pub async fn execute(
+        &self,
+        f: OpFn,
+        value: &Value,
+        session: &mut Session,
+        node: &str,
+        final_op: bool,
+    ) -> Completion {
+        if self.kind == WorkloadKind::Kafka {
+            return kafka::execute(f, value, session, node, final_op).await;
+        }
+        let reply = session
+            .client
+            .rpc(node, self.request(f, value), RPC_TIMEOUT)
+            .await;
+        let mut completion = self.complete(f, reply);
+        if f == OpFn::Add {
+            // An add's completion carries its delta, for the counter checker.
+            completion.value = value.clone();
+        }
+        completion
+    }
+
     /// Maps the reply to operation `f` to its outcome, by the table of docs/harness.md §2.4.
     pub fn complete(&self, f: OpFn, reply: Result<Map<String, Value>, RpcError>) -> Completion {
+        if self.kind == WorkloadKind::GCounter {
+            return complete_counter(f, reply);
+        }
         let (expected, fields, read_like): (&str, &[(&str, Field)], bool) = match f {
             OpFn::Broadcast => ("broadcast_ok", &[], false),
             OpFn::Read => ("read_ok", &[("messages", Field::Array)], true),
@@ -138,12 +173,60 @@ impl Workload {
     }
 }
 
+/// G-counter replies (Maelstrom's `g_counter.clj` client does no error handling): `add_ok`, and
+/// `read_ok` with an integer `value`; a timeout, any error body and a malformed reply all make
+/// the op `:info` with `:error "indeterminate: ..."`. Ops never end `:fail`.
+fn complete_counter(f: OpFn, reply: Result<Map<String, Value>, RpcError>) -> Completion {
+    let (expected, fields): (&str, &[(&str, Field)]) = match f {
+        OpFn::Add => ("add_ok", &[]),
+        _ => ("read_ok", &[("value", Field::Integer)]),
+    };
+    let indeterminate = |reason: String| Completion {
+        kind: OpType::Info,
+        value: Value::Null,
+        error: Some(format!("indeterminate: {reason}")),
+        exception: Some(reason),
+    };
+    match judge(reply, expected, fields) {
+        Reply::Valid(body) => Completion::new(
+            OpType::Ok,
+            body.get("value").cloned().unwrap_or(Value::Null),
+        ),
+        Reply::Timeout => indeterminate("net-timeout".into()),
+        Reply::Error { name, text, .. } => {
+            indeterminate(format!("{name}: {}", text.unwrap_or_default()))
+        }
+        Reply::Malformed(reason) => indeterminate(reason),
+    }
+}
+
+/// A client thread's connection: its Maelstrom client, and the kafka client's local poll
+/// positions. Both are thrown away together whenever the thread's process is replaced.
+pub struct Session {
+    /// The network client.
+    pub client: Client,
+    /// Kafka: key -> the next offset to poll (Maelstrom's `Client` `offsets` atom).
+    pub positions: BTreeMap<String, i64>,
+}
+
+impl Session {
+    /// A fresh session with a new client id.
+    pub fn open(network: &Arc<Network>) -> Self {
+        Session {
+            client: Client::open(network),
+            positions: BTreeMap::new(),
+        }
+    }
+}
+
 /// Chooses the next client operation: broadcast's ½/½ mix with values 0, 1, 2... in dispatch
-/// order; echo's "Please echo k"; unique-ids' generate.
+/// order; echo's "Please echo k"; unique-ids' generate; g-counter's adds and reads; kafka's
+/// generator.
 #[derive(Debug)]
 pub struct OpChooser {
     kind: WorkloadKind,
     next_broadcast: u64,
+    kafka: Option<kafka::KafkaGen>,
 }
 
 impl OpChooser {
@@ -152,11 +235,43 @@ impl OpChooser {
         OpChooser {
             kind,
             next_broadcast: 0,
+            kafka: None,
         }
     }
 
-    /// The next operation and its value.
-    pub fn next(&mut self, rng: &mut impl Rng) -> (OpFn, Value) {
+    /// A chooser for the kafka workload on `concurrency` threads.
+    pub fn kafka(assign_p: f64, concurrency: usize) -> Self {
+        OpChooser {
+            kind: WorkloadKind::Kafka,
+            next_broadcast: 0,
+            kafka: Some(kafka::KafkaGen::new(assign_p, concurrency)),
+        }
+    }
+
+    /// Learns from a completion (kafka tracks offsets).
+    pub fn observe(&mut self, op: &crate::harness::history::Op) {
+        if let Some(kafka) = self.kafka.as_mut() {
+            kafka.observe(op);
+        }
+    }
+
+    /// Kafka's final-phase target: the highest offset seen per key.
+    pub fn kafka_targets(&self) -> BTreeMap<String, i64> {
+        self.kafka
+            .as_ref()
+            .map(kafka::KafkaGen::max_offsets)
+            .unwrap_or_default()
+    }
+
+    /// The next operation and its value, dispatched at `stamp`.
+    pub fn next(
+        &mut self,
+        rng: &mut impl Rng,
+        stamp: crate::harness::history::Nanos,
+    ) -> (OpFn, Value) {
+        if let Some(kafka) = self.kafka.as_mut() {
+            return kafka.next(rng, stamp);
+        }
         match self.kind {
             WorkloadKind::Broadcast if rng.random_bool(0.5) => {
                 let value = self.next_broadcast;
@@ -169,6 +284,18 @@ impl OpChooser {
                 (OpFn::Echo, format!("Please echo {k}").into())
             }
             WorkloadKind::UniqueIds => (OpFn::Generate, Value::Null),
+            // Maelstrom's mix of "add rand-int(10) - 5" and "read", redrawn until the add is
+            // not negative: an add with probability 1/3, its delta uniform on 0..=4.
+            WorkloadKind::GCounter => loop {
+                if rng.random_bool(0.5) {
+                    break (OpFn::Read, Value::Null);
+                }
+                let delta = rng.random_range(0..10) - 5;
+                if delta >= 0 {
+                    break (OpFn::Add, delta.into());
+                }
+            },
+            WorkloadKind::Kafka => (OpFn::Crash, Value::Null),
         }
     }
 }
@@ -245,7 +372,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut chooser = OpChooser::new(WorkloadKind::Broadcast);
         let values: Vec<u64> = (0..200)
-            .filter_map(|_| match chooser.next(&mut rng) {
+            .filter_map(|_| match chooser.next(&mut rng, 0) {
                 (OpFn::Broadcast, value) => value.as_u64(),
                 _ => None,
             })

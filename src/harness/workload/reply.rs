@@ -15,6 +15,8 @@ pub enum Field {
     Integer,
     /// An array of anything.
     Array,
+    /// An object of anything.
+    Object,
 }
 
 impl Field {
@@ -23,6 +25,7 @@ impl Field {
             Field::Any => true,
             Field::Integer => value.is_i64() || value.is_u64(),
             Field::Array => value.is_array(),
+            Field::Object => value.is_object(),
         }
     }
 }
