@@ -47,14 +47,18 @@
 
 mod acks;
 mod config;
+mod counter;
 mod gossip;
 mod ids;
 mod input;
+mod kafka;
+mod kv;
 mod link;
 mod output;
 mod peer;
 mod plan;
 mod protocol;
+mod rpc;
 mod server;
 mod store;
 
