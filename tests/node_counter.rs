@@ -126,3 +126,57 @@ async fn a_single_node_counts_alone_with_no_service_call() {
     assert_eq!(reply["value"], 7);
     node.finish().await;
 }
+
+/// A challenge-4-like load: three nodes, 100 operations a second for 20 s (a third adds of 0 to
+/// 4, the rest reads, on random nodes), n0 cut off from the others for the middle 10 s, then
+/// heal, 10 s of quiet and one final read per node. Every final read is the sum of the adds;
+/// reports the service messages per operation (Maelstrom's `:servers` msgs-per-op; published
+/// valid runs show 2.79).
+#[tokio::test(start_paused = true)]
+async fn a_challenge_4_like_load_ends_exact_and_costs_few_service_messages() {
+    let mut cluster = Cluster::start_seeded(3, NodeConfig::default(), Duration::ZERO, 4).await;
+    let ids = cluster.ids();
+    let mut rng: u64 = 0x4444_4444;
+    let mut next = move |bound: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % bound
+    };
+    let (mut total, mut operations) = (0, 0_u64);
+    for tick in 0..2000 {
+        if tick == 500 {
+            cluster.partition(&["n0"]);
+        }
+        if tick == 1500 {
+            cluster.heal();
+        }
+        sleep(Duration::from_millis(10)).await;
+        let node = ids[next(3) as usize].clone();
+        operations += 1;
+        if next(3) == 0 {
+            let delta = next(5) as i64;
+            add(&mut cluster, &node, delta).await;
+            total += delta;
+        } else {
+            read(&mut cluster, &node).await;
+        }
+    }
+    sleep(QUIET).await;
+    for id in &ids {
+        operations += 1;
+        assert_eq!(read(&mut cluster, id).await, total, "{id}");
+    }
+    let messages = cluster.service_messages();
+    let (between_nodes, _) = cluster.sent_and_dropped();
+    assert_eq!(
+        between_nodes, 0,
+        "the counter never talks to its peers directly"
+    );
+    let per_operation = messages as f64 / operations as f64;
+    println!(
+        "challenge-4-like load: {operations} operations, {messages} service messages: \
+         {per_operation:.3} servers messages per operation"
+    );
+    assert!(per_operation < 1.5, "{per_operation}");
+}
