@@ -12,7 +12,8 @@ use clap::Parser;
 use sluicegate::node::{NodeConfig, run_node};
 use tracing_subscriber::EnvFilter;
 
-/// A Maelstrom node (Gossip Glomers echo, unique ids, broadcast) on sluicegate's pipeline.
+/// A Maelstrom node (Gossip Glomers echo, unique ids, broadcast, g-counter, kafka) on
+/// sluicegate's pipeline.
 ///
 /// Reads Maelstrom's JSON lines on stdin and answers on stdout; takes no arguments. Settings come
 /// from the environment variables below.

@@ -1,5 +1,9 @@
 //! A Maelstrom broadcast node (Gossip Glomers 3a-3e) built on the pipeline.
 //!
+//! It also serves the grow-only counter on `seq-kv` (4, `node/counter.rs`) and the Kafka-style
+//! log (5a-5c, `node/kafka/`), calling Maelstrom's services and other nodes through its RPC
+//! client (`node/rpc.rs`); docs/node-kv.md has the designs.
+//!
 //! ```text
 //!  stdin lines --> inbound_stream --> Server (dispatcher) --replies-----------------+
 //!                  (Stream of sorted   |  store, ids, early queue                   |
@@ -47,14 +51,18 @@
 
 mod acks;
 mod config;
+mod counter;
 mod gossip;
 mod ids;
 mod input;
+mod kafka;
+mod kv;
 mod link;
 mod output;
 mod peer;
 mod plan;
 mod protocol;
+mod rpc;
 mod server;
 mod store;
 

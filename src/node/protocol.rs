@@ -69,10 +69,63 @@ pub enum Request {
     Gossip(Gossip),
     /// Acknowledgements gathered for several links, passed on by the hub.
     Acks(AckDigest),
+    /// G-counter workload: add `delta` to the counter.
+    Add {
+        /// The request's id.
+        msg_id: u64,
+        /// What to add (the workload sends 0 to 4).
+        delta: i64,
+    },
+    /// Kafka workload: append `msg` to the log of `key`.
+    Send {
+        /// The request's id.
+        msg_id: u64,
+        /// The log.
+        key: String,
+        /// The message.
+        msg: i64,
+    },
+    /// Kafka workload: the messages of each key from the given offset on.
+    Poll {
+        /// The request's id.
+        msg_id: u64,
+        /// First offset wanted, by key.
+        offsets: BTreeMap<String, u64>,
+    },
+    /// Kafka workload: the client has processed each key up to the offset (inclusive).
+    CommitOffsets {
+        /// The request's id.
+        msg_id: u64,
+        /// Offsets by key.
+        offsets: BTreeMap<String, u64>,
+    },
+    /// Kafka workload: the committed offsets of `keys`.
+    ListCommittedOffsets {
+        /// The request's id.
+        msg_id: u64,
+        /// The keys asked about.
+        keys: Vec<String>,
+    },
+    /// Node to node: a `send` forwarded to the key's leader, which allocates the offset.
+    KafkaSend {
+        /// The request's id (a retry keeps it, so the leader appends once).
+        msg_id: u64,
+        /// The log.
+        key: String,
+        /// The message.
+        msg: i64,
+    },
+    /// Node to node: log entries and commits to apply.
+    Replicate(Replicate),
+    /// Node to node: a [`Replicate`] message arrived and was applied.
+    Replicated {
+        /// The [`Replicate::id`] it acknowledges.
+        id: u64,
+    },
 }
 
 /// The `type`s [`Request`] understands; any other type is answered with error 10.
-const KNOWN_TYPES: [&str; 8] = [
+const KNOWN_TYPES: [&str; 16] = [
     "init",
     "topology",
     "broadcast",
@@ -81,7 +134,30 @@ const KNOWN_TYPES: [&str; 8] = [
     "generate",
     "gossip",
     "acks",
+    "add",
+    "send",
+    "poll",
+    "commit_offsets",
+    "list_committed_offsets",
+    "kafka_send",
+    "replicate",
+    "replicated",
 ];
+
+/// One batch of kafka replication on one link: entries of logs this node leads and commits.
+/// Applying it twice changes nothing (entries are placed by offset, commits merged by max), so
+/// a retransmission is harmless.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replicate {
+    /// The batch's number on this link, echoed by [`Request::Replicated`].
+    pub id: u64,
+    /// `[key, offset, msg]` triples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<(String, u64, i64)>,
+    /// Committed offsets by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub commits: BTreeMap<String, u64>,
+}
 
 /// A gossip message on one directed link. It may carry new values (numbered by `seq`), an
 /// acknowledgement of the reverse direction (`ack`), or both. A message without `seq` is a bare
@@ -185,6 +261,64 @@ pub enum Payload {
     Gossip(Gossip),
     /// Acknowledgements of several links.
     Acks(AckDigest),
+    /// Reply to `add`.
+    AddOk,
+    /// Reply to a g-counter `read` (the same `type` as broadcast's, with `value` instead).
+    #[serde(rename = "read_ok")]
+    CounterReadOk {
+        /// The counter.
+        value: i64,
+    },
+    /// Reply to `send`.
+    SendOk {
+        /// Where the message went in its key's log.
+        offset: u64,
+    },
+    /// Reply to `poll`.
+    PollOk {
+        /// `[offset, msg]` pairs by key, in offset order, without gaps.
+        msgs: BTreeMap<String, Vec<(u64, i64)>>,
+    },
+    /// Reply to `commit_offsets`.
+    CommitOffsetsOk,
+    /// Reply to `list_committed_offsets`.
+    ListCommittedOffsetsOk {
+        /// Committed offsets of the keys asked about that have one.
+        offsets: BTreeMap<String, u64>,
+    },
+    /// To a kv service: read `key`.
+    #[serde(rename = "read")]
+    KvRead {
+        /// The key.
+        key: Value,
+    },
+    /// To a kv service: set `key` to `value`.
+    #[serde(rename = "write")]
+    KvWrite {
+        /// The key.
+        key: Value,
+        /// The value.
+        value: Value,
+    },
+    /// To a key's leader: a forwarded `send`.
+    KafkaSend {
+        /// The log.
+        key: String,
+        /// The message.
+        msg: i64,
+    },
+    /// From a key's leader: where the forwarded message went.
+    KafkaSendOk {
+        /// Its offset.
+        offset: u64,
+    },
+    /// Kafka replication.
+    Replicate(Replicate),
+    /// Acknowledges a [`Payload::Replicate`].
+    Replicated {
+        /// The batch's number.
+        id: u64,
+    },
 }
 
 /// The Maelstrom error codes the node uses.
@@ -198,6 +332,10 @@ pub enum ErrorCode {
     MalformedRequest = 12,
     /// 13: indefinite failure.
     Crash = 13,
+    /// 20: a kv service has no such key.
+    KeyDoesNotExist = 20,
+    /// 22: a kv service's `cas` found another value.
+    PreconditionFailed = 22,
 }
 
 /// A message the node sends.
@@ -208,6 +346,15 @@ pub type Outbound = Envelope<Body>;
 pub enum Inbound {
     /// A request the node understands.
     Request(Envelope<Request>),
+    /// A reply (a body with `in_reply_to`), for the RPC client to match with its request.
+    Reply {
+        /// Who answered.
+        src: String,
+        /// The id of the request it answers.
+        in_reply_to: u64,
+        /// The whole body.
+        body: Map<String, Value>,
+    },
     /// A well-formed message of a type the node does not implement: answered with error 10.
     Unsupported {
         /// Sender.
@@ -306,6 +453,13 @@ pub fn parse_line(line: &str) -> Inbound {
     let Some(Value::String(kind)) = body.get("type").cloned() else {
         return malformed("body.type must be a string".into());
     };
+    if let Some(in_reply_to) = body.get("in_reply_to").and_then(Value::as_u64) {
+        return Inbound::Reply {
+            src,
+            in_reply_to,
+            body,
+        };
+    }
     if !KNOWN_TYPES.contains(&kind.as_str()) {
         return Inbound::Unsupported {
             src,

@@ -5,18 +5,22 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 use thiserror::Error;
 
 use super::acks::RelayEntry;
 use super::config::NodeConfig;
+use super::counter::{Counter, Waiting};
 use super::gossip::{GossipPipeline, GossipReport, Gossiped};
 use super::ids::IdGenerator;
+use super::kafka::Kafka;
 use super::plan::Plan;
 use super::protocol::{
     AckDigest, AnswerTo, Body, Envelope, ErrorCode, Gossip, Inbound, Outbound, Payload, Request,
 };
+use super::rpc::Rpc;
 use super::store::ValueStore;
 use crate::sinks::{Emission, SinkHandle};
 
@@ -51,6 +55,19 @@ pub struct ServerCounters {
     pub wrong_dest: u64,
 }
 
+/// Which workload the node serves, as far as it can tell: `read` is both broadcast's and
+/// g-counter's, with different replies. Maelstrom's broadcast sends `topology` before any
+/// read, and a g-counter node sees `add`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    /// Neither yet: a read is answered as a counter read.
+    Unknown,
+    /// A topology, broadcast or gossip was seen.
+    Broadcast,
+    /// An add was seen.
+    Counter,
+}
+
 /// The node after `init`.
 struct Ready {
     me: Arc<str>,
@@ -58,6 +75,10 @@ struct Ready {
     store: ValueStore,
     ids: IdGenerator,
     gossip: GossipPipeline,
+    workload: Workload,
+    rpc: Rpc,
+    counter: Counter,
+    kafka: Kafka,
 }
 
 /// Where replies go: the stdout sink, with this node's id as `src` and its own `msg_id`s.
@@ -65,7 +86,8 @@ struct Outbox {
     out: SinkHandle<Outbound>,
     /// This node's id, once `init` has said it.
     me: Option<Arc<str>>,
-    next_msg_id: u64,
+    /// The last `msg_id` used, shared with the RPC client so ids are unique per node.
+    msg_ids: Arc<AtomicU64>,
 }
 
 impl Outbox {
@@ -106,13 +128,13 @@ impl Outbox {
         in_reply_to: u64,
         payload: Payload,
     ) -> Result<(), OutputClosed> {
-        self.next_msg_id += 1;
+        let msg_id = self.msg_ids.fetch_add(1, Ordering::Relaxed) + 1;
         let message = Envelope {
             src,
             dest,
             body: Body {
                 payload,
-                msg_id: Some(self.next_msg_id),
+                msg_id: Some(msg_id),
                 in_reply_to: Some(in_reply_to),
             },
         };
@@ -140,7 +162,7 @@ impl Server {
             outbox: Outbox {
                 out,
                 me: None,
-                next_msg_id: 0,
+                msg_ids: Arc::default(),
             },
             ready: None,
             early: VecDeque::new(),
@@ -203,6 +225,16 @@ impl Server {
             Inbound::Request(request) => {
                 request_ready(ready, &mut self.outbox, &mut self.counters, request).await
             }
+            Inbound::Reply {
+                src,
+                in_reply_to,
+                body,
+            } => {
+                if !ready.rpc.deliver(in_reply_to, body) {
+                    tracing::debug!(%src, in_reply_to, "a reply nobody waits for");
+                }
+                Ok(())
+            }
             Inbound::Unsupported {
                 src,
                 dest,
@@ -243,7 +275,12 @@ impl Server {
             ready, counters, ..
         } = self;
         let gossip = match ready {
-            Some(ready) => Some(ready.gossip.finish().await),
+            Some(ready) => {
+                let counter = ready.counter.finish().await;
+                let kafka = ready.kafka.finish().await;
+                tracing::info!(?counter, ?kafka, rpc = ?ready.rpc.stats(), "stopped");
+                Some(ready.gossip.finish().await)
+            }
             None => None,
         };
         (counters, gossip)
@@ -262,6 +299,8 @@ impl Server {
             Inbound::Unsupported {
                 src, dest, msg_id, ..
             } => (src, Some(dest), msg_id),
+            // A reply before init answers nothing this node asked.
+            Inbound::Reply { .. } => return Ok(()),
             Inbound::Malformed { answer_to, .. } | Inbound::NotUtf8 { answer_to, .. } => {
                 match answer_to {
                     Some(to) => (to.src, to.dest, Some(to.msg_id)),
@@ -300,12 +339,21 @@ impl Server {
         );
         let epoch = self.config.id_epoch.unwrap_or_else(|| rand::rng().random());
         let gossip = GossipPipeline::start(&self.config, &plan, &me, &node_ids, &self.outbox.out);
+        let rpc = Rpc::new(
+            Arc::clone(&me),
+            self.outbox.out.clone(),
+            Arc::clone(&self.outbox.msg_ids),
+        );
         self.ready = Some(Ready {
             me: Arc::clone(&me),
             ids: IdGenerator::new(&me, epoch),
             plan,
             store: ValueStore::default(),
             gossip,
+            workload: Workload::Unknown,
+            counter: Counter::start(&rpc, &node_ids),
+            kafka: Kafka::start(&rpc, &node_ids),
+            rpc,
         });
         self.outbox.me = Some(me);
         self.outbox.reply(src, msg_id, Payload::InitOk).await?;
@@ -367,6 +415,16 @@ async fn request_ready(
     request: Envelope<Request>,
 ) -> Result<(), OutputClosed> {
     let Envelope { src, dest, body } = request;
+    if ready.workload == Workload::Unknown {
+        ready.workload = match body {
+            Request::Topology { .. }
+            | Request::Broadcast { .. }
+            | Request::Gossip(_)
+            | Request::Acks(_) => Workload::Broadcast,
+            Request::Add { .. } => Workload::Counter,
+            _ => Workload::Unknown,
+        };
+    }
     match body {
         Request::Init { msg_id, .. } => {
             tracing::warn!("init again; keeping the first one");
@@ -397,6 +455,42 @@ async fn request_ready(
                         .await
                 }
             }
+        }
+        Request::Read { msg_id } if ready.workload != Workload::Broadcast => {
+            let waiting = Waiting {
+                client: src,
+                msg_id,
+            };
+            match ready.counter.read(waiting).await {
+                None => Ok(()),
+                Some(lost) => stopping(outbox, lost).await,
+            }
+        }
+        Request::Add { msg_id, delta } => {
+            let waiting = Waiting {
+                client: src,
+                msg_id,
+            };
+            match ready.counter.add(delta, waiting).await {
+                None => Ok(()),
+                Some(lost) => stopping(outbox, lost).await,
+            }
+        }
+        Request::Send { msg_id, key, msg } => closed(ready.kafka.send(src, msg_id, key, msg).await),
+        Request::KafkaSend { msg_id, key, msg } => {
+            closed(ready.kafka.leader_send(src, msg_id, key, msg).await)
+        }
+        Request::Poll { msg_id, offsets } => closed(ready.kafka.poll(src, msg_id, offsets).await),
+        Request::CommitOffsets { msg_id, offsets } => {
+            closed(ready.kafka.commit(src, msg_id, offsets).await)
+        }
+        Request::ListCommittedOffsets { msg_id, keys } => {
+            closed(ready.kafka.list(src, msg_id, keys).await)
+        }
+        Request::Replicate(batch) => closed(ready.kafka.replicate(src, batch).await),
+        Request::Replicated { id } => {
+            ready.kafka.replicated(&src, id);
+            Ok(())
         }
         Request::Read { msg_id } => {
             let messages = ready.store.values().to_vec();
@@ -454,7 +548,29 @@ fn request_id(request: &Request) -> Option<u64> {
         | Request::Broadcast { msg_id, .. }
         | Request::Read { msg_id }
         | Request::Echo { msg_id, .. }
-        | Request::Generate { msg_id } => Some(*msg_id),
-        Request::Gossip(_) | Request::Acks(_) => None,
+        | Request::Generate { msg_id }
+        | Request::Add { msg_id, .. }
+        | Request::Send { msg_id, .. }
+        | Request::Poll { msg_id, .. }
+        | Request::CommitOffsets { msg_id, .. }
+        | Request::ListCommittedOffsets { msg_id, .. }
+        | Request::KafkaSend { msg_id, .. } => Some(*msg_id),
+        Request::Gossip(_)
+        | Request::Acks(_)
+        | Request::Replicate(_)
+        | Request::Replicated { .. } => None,
     }
+}
+
+/// The kafka and counter parts fail only when the output is gone.
+fn closed(result: Result<(), super::rpc::RpcError>) -> Result<(), OutputClosed> {
+    result.map_err(|_| OutputClosed)
+}
+
+/// A request the counter refused because it is stopping: answered with error 13.
+async fn stopping(outbox: &mut Outbox, lost: Waiting) -> Result<(), OutputClosed> {
+    let text = "the node is stopping".to_owned();
+    outbox
+        .error(None, lost.client, lost.msg_id, ErrorCode::Crash, text)
+        .await
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod kv;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
+
+use self::kv::Services;
 
 const PIPE: usize = 1 << 16;
 
@@ -143,14 +147,31 @@ struct Net {
     sent: u64,
     /// Node-to-node messages dropped by a cut.
     dropped: u64,
+    /// The in-test `lin-kv` and `seq-kv`; never cut off.
+    services: Option<Services>,
+    /// Messages between nodes and services (requests and replies).
+    service_messages: u64,
 }
 
 impl Cluster {
     /// Starts `count` nodes with `config`, delivering node-to-node messages after `latency`,
     /// and initialises them all.
     pub async fn start(count: usize, config: NodeConfig, latency: Duration) -> Self {
+        Self::start_seeded(count, config, latency, 1).await
+    }
+
+    /// As [`start`](Self::start), with `seq-kv`'s choices drawn from `seed`.
+    pub async fn start_seeded(
+        count: usize,
+        config: NodeConfig,
+        latency: Duration,
+        seed: u64,
+    ) -> Self {
         let ids = node_ids(count);
-        let net = Arc::new(Mutex::new(Net::default()));
+        let net = Arc::new(Mutex::new(Net {
+            services: Some(Services::new(seed)),
+            ..Net::default()
+        }));
         let (reply_tx, replies) = mpsc::unbounded_channel();
         let mut stdins = BTreeMap::new();
         let mut stdouts = Vec::new();
@@ -193,6 +214,23 @@ impl Cluster {
                         reply_tx.send(message).unwrap();
                         continue;
                     }
+                    if Services::is_service(&dest) {
+                        let reply = {
+                            let mut net = net.lock().unwrap();
+                            net.service_messages += 1;
+                            let services = net.services.as_mut().unwrap();
+                            let reply = services.handle(&dest, &src, &message["body"]);
+                            net.service_messages += u64::from(reply.is_some());
+                            reply
+                        };
+                        if let Some(body) = reply {
+                            let line = json!({"src": dest, "dest": src, "body": body});
+                            stdins[&src]
+                                .send((Instant::now() + 2 * latency, line.to_string()))
+                                .unwrap();
+                        }
+                        continue;
+                    }
                     {
                         let mut net = net.lock().unwrap();
                         net.sent += 1;
@@ -229,6 +267,27 @@ impl Cluster {
         self.stdins[dest]
             .send((Instant::now(), message.to_string()))
             .unwrap();
+    }
+
+    /// Sends a client request to `node` without waiting; returns its `msg_id`.
+    pub fn request(&mut self, node: &str, mut body: Value) -> u64 {
+        self.next_msg_id += 1;
+        body["msg_id"] = json!(self.next_msg_id);
+        self.deliver(json!({"src": "c9", "dest": node, "body": body}));
+        self.next_msg_id
+    }
+
+    /// The next reply to a client, whichever request it answers.
+    pub async fn reply(&mut self) -> Value {
+        timeout(Duration::from_secs(60), self.replies.recv())
+            .await
+            .expect("no reply for a minute")
+            .unwrap()
+    }
+
+    /// Messages between nodes and services so far (requests and replies).
+    pub fn service_messages(&self) -> u64 {
+        self.net.lock().unwrap().service_messages
     }
 
     /// A client request to `node`; returns the reply body.
