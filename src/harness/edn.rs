@@ -262,7 +262,7 @@ pub fn op_to_edn(op: &Op) -> Edn {
 
 /// `net-timeout` prints as the keyword `:net-timeout`, as Maelstrom's error names do; anything
 /// with spaces or punctuation stays a string.
-fn error_to_edn(error: &str) -> Edn {
+pub(crate) fn error_to_edn(error: &str) -> Edn {
     let keyword_like = !error.is_empty()
         && error
             .chars()
