@@ -321,11 +321,12 @@ fn the_index_run_page_diagram_and_timeline_render_in_chromium() {
     drop(server);
 }
 
-/// Nemesis operations (each an info pair) in a history.txt.
+/// Partitions in a history.txt (each start is two `:start-partition` lines); the timeline
+/// draws one box per partition, from its start to its heal.
 fn nemesis_ops(history: &str) -> usize {
     history
         .lines()
-        .filter(|l| l.starts_with(":nemesis"))
+        .filter(|l| l.starts_with(":nemesis\t:info\t:start-partition"))
         .count()
         / 2
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::escape::escape;
 use crate::harness::edn::Edn;
-use crate::harness::history::{History, Op, OpType, Process};
+use crate::harness::history::{History, Op, OpFn, OpType, Process};
 
 /// Column width in pixels.
 const COLUMN: usize = 96;
@@ -50,7 +50,7 @@ pub fn timeline_html(history: &History, title: &str) -> String {
          .info {{ background: #ffd890; }} .open {{ background: #ccc; }}\n\
          .tick {{ position: absolute; left: 0; width: 100%; border-top: 1px dotted #eee; color: #999; }}\n\
          </style></head><body>\n<h1>{}</h1>\n\
-         <p>One column per process, time downward ({scale:.1} px per second). Green: ok; red: \
+         <p>One column per process (the nemesis's boxes are partitions, start to heal), time downward ({scale:.1} px per second). Green: ok; red: \
          fail; orange: info (indeterminate); grey: never completed. Hover a box for the op.</p>\n",
         escape(title),
         COLUMN,
@@ -110,22 +110,27 @@ pub fn timeline_html(history: &History, title: &str) -> String {
     page
 }
 
-/// Client invocations with their completions ([`History::pairs`]), and the nemesis's ops,
-/// which Maelstrom records as two `info` events (start and done) rather than an invocation.
+/// Client invocations with their completions ([`History::pairs`]), and for the nemesis one box
+/// per partition, from its start to the heal that ended it (Maelstrom records each nemesis step
+/// as two `info` events, not as an invocation and a completion).
 fn pairs(history: &History) -> Vec<(&Op, Option<&Op>)> {
     let mut pairs = history.pairs();
-    let mut started: Option<&Op> = None;
+    let mut cut: Option<&Op> = None;
     for op in history
         .ops()
         .iter()
         .filter(|op| op.process == Process::Nemesis)
     {
-        match started.take() {
-            None => started = Some(op),
-            Some(start) => pairs.push((start, Some(op))),
+        match (op.f, cut) {
+            (OpFn::StartPartition, None) => cut = Some(op),
+            (OpFn::StopPartition, Some(start)) => {
+                pairs.push((start, Some(op)));
+                cut = None;
+            }
+            _ => {}
         }
     }
-    if let Some(start) = started {
+    if let Some(start) = cut {
         pairs.push((start, None));
     }
     pairs.sort_by_key(|(invoke, _)| invoke.index);
@@ -242,13 +247,27 @@ mod tests {
                 OpFn::StartPartition,
                 json!({}),
             ),
+            Op::new(
+                1_500_000_000,
+                OpType::Info,
+                Process::Nemesis,
+                OpFn::StopPartition,
+                json!(null),
+            ),
+            Op::new(
+                1_500_000_001,
+                OpType::Info,
+                Process::Nemesis,
+                OpFn::StopPartition,
+                json!("network-healed"),
+            ),
         ]);
         let page = timeline_html(&history, "broadcast <run>");
         assert_eq!(page.matches("class=\"lane\"").count(), 3);
         assert_eq!(
             page.matches("class=\"op info\"").count(),
             1,
-            "the nemesis op"
+            "the partition, start to heal"
         );
         assert_eq!(page.matches("class=\"op ok\"").count(), 1);
         assert_eq!(page.matches("class=\"op fail\"").count(), 1);
