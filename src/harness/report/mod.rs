@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
+#[cfg(feature = "serve")]
 pub(crate) use escape::escape;
 pub use history_text::history_text;
 pub use messages::{DiagramWindow, messages_svg};
