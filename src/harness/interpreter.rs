@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::harness::check::WorkloadKind;
 use crate::harness::clock::Clock;
@@ -310,14 +311,14 @@ impl Interpreter {
         let (f, invoke_value, completion_value) = if start {
             let shape = Shape::choose(&mut self.nemesis_rng);
             let cut = shape.grudge(&self.plan.nodes, &mut self.nemesis_rng);
-            self.network.grudge().add(&cut);
+            self.network.partition(shape.name(), &cut);
             (
                 OpFn::StartPartition,
                 json!(shape.name()),
                 json!({ "isolated": cut }),
             )
         } else {
-            self.network.grudge().heal();
+            self.network.heal();
             (OpFn::StopPartition, Value::Null, json!("network-healed"))
         };
         tracing::info!(f = f.name(), value = %completion_value, "nemesis");
@@ -356,25 +357,28 @@ impl Interpreter {
         self.progress.inc(1);
         let workload = Arc::clone(&self.workload);
         let done = self.done_sender.clone();
-        tokio::spawn(async move {
-            let mut client = client;
-            let completion = workload
-                .execute(f, &value, &mut client, &node, final_read)
-                .await;
-            let finished = Done {
-                thread,
-                process,
-                client,
-                f,
-                sent: value,
-                final_read,
-                completion,
-            };
-            // The interpreter outlives every op it spawned; if it is gone, so is the test.
-            if done.send(finished).is_err() {
-                tracing::debug!("completion after the interpreter stopped");
+        tokio::spawn(
+            async move {
+                let mut client = client;
+                let completion = workload
+                    .execute(f, &value, &mut client, &node, final_read)
+                    .await;
+                let finished = Done {
+                    thread,
+                    process,
+                    client,
+                    f,
+                    sent: value,
+                    final_read,
+                    completion,
+                };
+                // The interpreter outlives every op it spawned; if it is gone, so is the test.
+                if done.send(finished).is_err() {
+                    tracing::debug!("completion after the interpreter stopped");
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 
     fn take_completions(&mut self) {

@@ -16,6 +16,8 @@
 //! `AsyncWrite` and reads from any `AsyncBufRead`, and all timing goes through tokio's clock, so
 //! nodes can later run as in-process tasks on a paused runtime.
 
+#[cfg(feature = "serve")]
+mod browse;
 mod check;
 mod client;
 mod clock;
@@ -36,6 +38,8 @@ mod sweep;
 mod topology;
 mod workload;
 
+#[cfg(feature = "serve")]
+pub use browse::serve_store;
 pub use check::{
     Analysis, AvailabilityRequirement, CheckOptions, LatencyQuantiles, Summary, Validity,
     WorkloadKind,
@@ -44,10 +48,10 @@ pub use edn::Edn;
 pub use error::HarnessError;
 pub use history::{History, Op, OpFn, OpType, Process};
 pub use interpreter::{Plan, RECOVERY_WAIT};
-pub use net::{LatencyDist, NetLogging};
+pub use net::{LatencyDist, LoggedMessage, MessageLog, NetEvent, NetEventKind, NetLogging};
 pub use nodes::NodeSource;
 pub use process::{BadOutput, Launcher};
-pub use report::{RunNotes, RunStore, StdoutDeath, print_results};
+pub use report::{DiagramWindow, RunNotes, RunStore, StdoutDeath, print_results};
 pub use run::{RunOutcome, TestConfig, run};
 pub use services::SERVICE_IDS;
 pub use sweep::{SeedRun, SeedVerdict, describe, sweep};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, BufReader};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::harness::error::HarnessError;
 use crate::harness::net::Network;
@@ -68,7 +69,8 @@ impl Wiring<'_> {
 
 impl NodeSource {
     /// Starts node `id`, registers it on the network and relays its output; `log` is where a
-    /// process's stderr goes (nowhere when `None`; tasks log through the harness's own tracing).
+    /// process's stderr goes (nowhere when `None`). A task logs through tracing inside a `node`
+    /// span whose `log_file` field is `log`, for a subscriber layer that writes it there.
     pub fn start(
         &self,
         id: &str,
@@ -78,20 +80,39 @@ impl NodeSource {
         match self {
             NodeSource::Binary(launcher) => {
                 let spawned = launcher.spawn(id, log.unwrap_or(Path::new("/dev/null")))?;
-                tokio::spawn(wiring.network.register_server(id, spawned.stdin));
-                tokio::spawn(wiring.relay(id, spawned.stdout, spawned.tails));
+                tokio::spawn(
+                    wiring
+                        .network
+                        .register_server(id, spawned.stdin)
+                        .in_current_span(),
+                );
+                tokio::spawn(
+                    wiring
+                        .relay(id, spawned.stdout, spawned.tails)
+                        .in_current_span(),
+                );
                 Ok(RunningNode::Process(spawned.process))
             }
             NodeSource::InProcess(config) => {
                 let (inbox, node_stdin) = tokio::io::duplex(PIPE_CAPACITY);
                 let (node_stdout, outbox) = tokio::io::duplex(PIPE_CAPACITY);
-                let task = tokio::spawn(run_node(
-                    BufReader::new(node_stdin),
-                    node_stdout,
-                    config.clone(),
-                ));
-                tokio::spawn(wiring.network.register_server(id, inbox));
-                tokio::spawn(wiring.relay(id, BufReader::new(outbox), Arc::new(Tails::default())));
+                // Error level: any filter that lets the node's events through keeps this span.
+                let span = match log {
+                    Some(path) => {
+                        tracing::error_span!("node", node = id, log_file = %path.display())
+                    }
+                    None => tracing::error_span!("node", node = id),
+                };
+                let task = tokio::spawn(
+                    run_node(BufReader::new(node_stdin), node_stdout, config.clone())
+                        .instrument(span),
+                );
+                tokio::spawn(wiring.network.register_server(id, inbox).in_current_span());
+                tokio::spawn(
+                    wiring
+                        .relay(id, BufReader::new(outbox), Arc::new(Tails::default()))
+                        .in_current_span(),
+                );
                 Ok(RunningNode::Task {
                     id: id.to_string(),
                     task,

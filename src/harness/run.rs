@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::harness::check::{self, Analysis, CheckOptions, WorkloadKind};
 use crate::harness::client::Client;
@@ -14,7 +15,7 @@ use crate::harness::clock::Clock;
 use crate::harness::error::HarnessError;
 use crate::harness::history::History;
 use crate::harness::interpreter::{Interpreter, Plan};
-use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
+use crate::harness::net::{Latency, LatencyDist, MessageLog, NetLogging, Network};
 use crate::harness::nodes::{NodeSource, RunningNode, Wiring};
 use crate::harness::process::{BadOutput, DeathWatch};
 use crate::harness::report::{RunNotes, RunStore};
@@ -51,6 +52,9 @@ pub struct TestConfig {
     /// Where run folders go; `None` keeps nothing on disk (seed sweeps), and node stderr is
     /// then discarded.
     pub store: Option<PathBuf>,
+    /// Keep every message and partition with its time (for the message diagram,
+    /// [`RunOutcome::messages`]); off, the network only counts.
+    pub record_messages: bool,
 }
 
 impl TestConfig {
@@ -78,6 +82,7 @@ impl TestConfig {
             net_logging: NetLogging::default(),
             bad_output: BadOutput::StdoutDies,
             store: None,
+            record_messages: false,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct RunOutcome {
     pub store: Option<RunStore>,
     /// Every operation.
     pub history: History,
+    /// Every message and partition with its time, if the config asked for them.
+    pub messages: Option<MessageLog>,
 }
 
 /// Runs the test. An error means the test itself crashed (exit 255): a node failed init or
@@ -113,15 +120,41 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
             )?),
             None => None,
         };
-    let nodes = &config.plan.nodes;
-    let network = Network::new(
-        Latency::new(
-            config.latency_ms,
-            config.latency_dist,
-            config.plan.seed.wrapping_add(2),
-        ),
-        config.net_logging,
+    // Events inside this span carry the run's `harness.log` path, for a subscriber layer that
+    // writes them there (the `sluicegate` binary has one). An error-level span, so that any
+    // filter letting an event through also keeps the span that routes it.
+    let span = match &store {
+        Some(store) => tracing::error_span!("run", log_file = %store.harness_log_path().display()),
+        None => tracing::Span::none(),
+    };
+    run_stored(config, store, started, cpu_before)
+        .instrument(span)
+        .await
+}
+
+async fn run_stored(
+    config: &TestConfig,
+    store: Option<RunStore>,
+    started: Instant,
+    cpu_before: Duration,
+) -> Result<RunOutcome, HarnessError> {
+    tracing::info!(
+        workload = config.workload.name(),
+        nodes = config.plan.nodes.len(),
+        seed = config.plan.seed,
+        "run started"
     );
+    let nodes = &config.plan.nodes;
+    let latency = Latency::new(
+        config.latency_ms,
+        config.latency_dist,
+        config.plan.seed.wrapping_add(2),
+    );
+    let network = if config.record_messages {
+        Network::recorded(latency, config.net_logging)
+    } else {
+        Network::new(latency, config.net_logging)
+    };
     // Maelstrom's services are on the network before any node starts, whatever the workload.
     let services = Services::start(&network, config.plan.seed.wrapping_add(3));
     let watch = Arc::new(DeathWatch::default());
@@ -138,6 +171,7 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
     let tested = async {
         init_all(&network, nodes).await?;
         let clock = Clock::start();
+        network.mark_clock_start();
         let workload = Workload::new(config.workload, config.topology.build(nodes));
         let setup_clients = setup_all(&network, &workload, nodes).await?;
         let history = Interpreter::new(config.plan.clone(), Arc::clone(&network), workload, clock)
@@ -147,7 +181,7 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
         Ok::<_, HarnessError>(history)
     }
     .await;
-    network.grudge().heal();
+    network.heal();
     let crashes = teardown(&mut running).await;
     services.stop();
     let history = tested?;
@@ -160,11 +194,13 @@ pub async fn run(config: &TestConfig) -> Result<RunOutcome, HarnessError> {
         harness_cpu: harness_cpu().saturating_sub(cpu_before),
         wall: started.elapsed(),
     };
+    tracing::info!(valid = ?analysis.valid, "run finished");
     Ok(RunOutcome {
         analysis,
         notes,
         store,
         history,
+        messages: network.message_log(),
     })
 }
 

@@ -69,6 +69,7 @@ fn run_seed(config: &TestConfig, seed: u64) -> SeedRun {
     let mut config = config.clone();
     config.plan.seed = seed;
     config.store = None;
+    config.record_messages = false;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::protocol::{AckDigest, Body, Envelope, Gossip, Outbound, Payload};
 use crate::pipeline::PipelineExt;
@@ -74,24 +75,25 @@ impl AckRoute {
         let mut tasks = Vec::new();
         let relay = if &**me == hub {
             let (relay, relayed) = bounded::<RelayEntry>(capacity, OverflowPolicy::Block);
-            tasks.push(tokio::spawn(run_relay(
-                Arc::clone(me),
-                relayed,
-                gather,
-                out.clone(),
-            )));
+            // In the current span: an in-process node's tasks log under its `node` span.
+            tasks.push(tokio::spawn(
+                run_relay(Arc::clone(me), relayed, gather, out.clone()).in_current_span(),
+            ));
             Some(relay)
         } else {
             None
         };
-        tasks.push(tokio::spawn(run_collector(
-            Arc::clone(me),
-            Arc::from(hub),
-            entries,
-            relay.clone(),
-            gather,
-            out.clone(),
-        )));
+        tasks.push(tokio::spawn(
+            run_collector(
+                Arc::clone(me),
+                Arc::from(hub),
+                entries,
+                relay.clone(),
+                gather,
+                out.clone(),
+            )
+            .in_current_span(),
+        ));
         AckRoute {
             collect,
             relay,

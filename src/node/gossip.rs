@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::acks::{AckRoute, AckRouteStats};
 use super::config::NodeConfig;
@@ -99,13 +100,17 @@ impl GossipPipeline {
             } else {
                 idle.push(handle);
             }
-            link_tasks.push(tokio::spawn(run_peer_link(
-                Arc::clone(me),
-                Arc::clone(&link),
-                batches,
-                acks.as_ref().map(|acks| acks.collect.clone()),
-                out.clone(),
-            )));
+            // In the current span: an in-process node's tasks log under its `node` span.
+            link_tasks.push(tokio::spawn(
+                run_peer_link(
+                    Arc::clone(me),
+                    Arc::clone(&link),
+                    batches,
+                    acks.as_ref().map(|acks| acks.collect.clone()),
+                    out.clone(),
+                )
+                .in_current_span(),
+            ));
             links.insert(peer.clone(), link);
         }
         let (input, values) = bounded::<Gossiped>(config.peer_capacity, OverflowPolicy::Block);
@@ -115,33 +120,36 @@ impl GossipPipeline {
             .batch(config.batch_max, plan.linger)
             .map(SharedBatch::from)
             .fan_out(targets);
-        let task = tokio::spawn(async move {
-            let mut report = GossipReport::default();
-            {
-                let mut reports = std::pin::pin!(reports);
-                while let Some(fanned_out) = reports.next().await {
-                    report.batches += 1;
-                    for outcome in fanned_out.outcomes {
-                        if let Some(batch) = outcome.into_lost() {
-                            report.refused += 1;
-                            tracing::warn!(
-                                values = batch.len(),
-                                "a peer link is gone; batch refused"
-                            );
+        let task = tokio::spawn(
+            async move {
+                let mut report = GossipReport::default();
+                {
+                    let mut reports = std::pin::pin!(reports);
+                    while let Some(fanned_out) = reports.next().await {
+                        report.batches += 1;
+                        for outcome in fanned_out.outcomes {
+                            if let Some(batch) = outcome.into_lost() {
+                                report.refused += 1;
+                                tracing::warn!(
+                                    values = batch.len(),
+                                    "a peer link is gone; batch refused"
+                                );
+                            }
                         }
                     }
+                } // The fan-out and its peer handles go here: the link tasks see their sinks end.
+                drop(idle);
+                for task in link_tasks {
+                    match task.await {
+                        Ok(peer) => report.peers.push(peer),
+                        Err(error) => tracing::error!(%error, "a peer link task failed"),
+                    }
                 }
-            } // The fan-out and its peer handles go here: the link tasks see their sinks end.
-            drop(idle);
-            for task in link_tasks {
-                match task.await {
-                    Ok(peer) => report.peers.push(peer),
-                    Err(error) => tracing::error!(%error, "a peer link task failed"),
-                }
+                report.dedup = dedup.snapshot();
+                report
             }
-            report.dedup = dedup.snapshot();
-            report
-        });
+            .in_current_span(),
+        );
         GossipPipeline {
             input,
             links,

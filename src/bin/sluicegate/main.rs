@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod ingest;
+mod logfiles;
+#[cfg(feature = "serve")]
+mod serve;
 mod test;
 
 #[derive(Parser)]
@@ -25,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run a Maelstrom workload against any node binary (same flags as `maelstrom test`).
     Test(test::TestArgs),
+    /// Browse the store: an index of every run and each run's results, diagram, timeline and logs.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
     /// The gRPC bi-stream ingest server, its load client and store tools.
     #[command(subcommand)]
     Ingest(ingest::IngestCommand),
@@ -61,11 +67,16 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Test(args) => {
-            init_logging();
+            init_logging(args.echoes_node_logs());
             test::run_test(args)
         }
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => {
+            init_logging(false);
+            serve::run(args)
+        }
         Command::Ingest(command) => {
-            init_logging();
+            init_logging(false);
             ingest::run(command)
         }
         Command::Completions { shell } => {
@@ -97,14 +108,31 @@ fn report(line: &str) {
 }
 
 /// Logs go to stderr (stdout carries results), filtered by `RUST_LOG` (default `info`), with
-/// colour only when stderr is a terminal: a log file gets no escape codes.
-fn init_logging() {
-    tracing_subscriber::fmt()
+/// colour only when stderr is a terminal: a log file gets no escape codes. Events of a run also
+/// go to its `harness.log`, and an in-process node's to its `node-logs/<node>.log`
+/// ([`logfiles::RunFiles`]); on stderr, a node's events show only with `echo_node_logs`
+/// (`--log-stderr`), as a process node's stderr does.
+fn init_logging(echo_node_logs: bool) {
+    use tracing_subscriber::filter::{FilterExt, dynamic_filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    let env_filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let not_a_node = dynamic_filter_fn(move |metadata, context| {
+        echo_node_logs
+            || metadata.is_span()
+            || context
+                .lookup_current()
+                .is_none_or(|span| span.scope().all(|span| span.name() != "node"))
+    });
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_filter(env_filter().and(not_a_node));
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(logfiles::RunFiles::new().with_filter(env_filter()))
         .init();
 }

@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use sluicegate::harness::{
-    AvailabilityRequirement, BadOutput, CheckOptions, LatencyDist, Launcher, NetLogging,
-    NodeSource, Plan, TestConfig, TopologyKind, WorkloadKind, describe, print_results, run, sweep,
+    AvailabilityRequirement, BadOutput, CheckOptions, DiagramWindow, LatencyDist, Launcher,
+    NetLogging, NodeSource, Plan, TestConfig, TopologyKind, WorkloadKind, describe, print_results,
+    run, sweep,
 };
 use sluicegate::node::NodeConfig;
 
@@ -113,6 +114,17 @@ pub struct TestArgs {
     /// default, as Maelstrom v0.2.3 which Fly.io users run; `1/64` as v0.2.4) or a decimal.
     #[arg(long, default_value = "1/8", value_parser = parse_probability)]
     kafka_assign_p: f64,
+    /// Skip the debugging views (messages.svg, timeline.html, history.txt) and the message log
+    /// they need.
+    #[arg(long)]
+    no_views: bool,
+    /// Draw in messages.svg only the messages sent between these history times, in seconds
+    /// (`5..10`, `..3`, `20..`; negative times are init and setup).
+    #[arg(long, value_parser = parse_window, allow_hyphen_values = true)]
+    diagram_window: Option<(Option<f64>, Option<f64>)>,
+    /// Draw at most this many messages in messages.svg (the first sent in the window).
+    #[arg(long, default_value_t = 2000)]
+    diagram_messages: usize,
     /// Arguments for the node binary.
     #[arg(last = true)]
     args: Vec<String>,
@@ -162,6 +174,31 @@ fn parse_probability(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("expected a probability such as 1/8 or 0.125, got {text:?}"))
 }
 
+/// `FROM..TO` in seconds, either end optional.
+fn parse_window(text: &str) -> Result<(Option<f64>, Option<f64>), String> {
+    let (from, to) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected FROM..TO in seconds, got {text:?}"))?;
+    let end = |part: &str| -> Result<Option<f64>, String> {
+        if part.trim().is_empty() {
+            return Ok(None);
+        }
+        part.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|seconds| seconds.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("expected a number of seconds, got {part:?}"))
+    };
+    let (from, to) = (end(from)?, end(to)?);
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(format!("the window {text:?} is empty"));
+    }
+    Ok((from, to))
+}
+
 fn parse_availability(text: &str) -> Result<AvailabilityRequirement, String> {
     if text == "total" {
         return Ok(AvailabilityRequirement::Total);
@@ -174,6 +211,20 @@ fn parse_availability(text: &str) -> Result<AvailabilityRequirement, String> {
 }
 
 impl TestArgs {
+    /// True if in-process nodes' logs should also show on stderr (`--log-stderr`).
+    pub fn echoes_node_logs(&self) -> bool {
+        self.log_stderr
+    }
+
+    fn diagram(&self) -> DiagramWindow {
+        let (from_s, to_s) = self.diagram_window.unwrap_or((None, None));
+        DiagramWindow {
+            from_s,
+            to_s,
+            max_messages: self.diagram_messages,
+        }
+    }
+
     fn into_config(self, seed: u64) -> anyhow::Result<TestConfig> {
         let nodes: Vec<String> = match self.node_count {
             Some(count) => (0..count).map(|k| format!("n{k}")).collect(),
@@ -224,6 +275,7 @@ impl TestArgs {
                 BadOutput::StdoutDies
             },
             store: Some(self.store),
+            record_messages: !self.no_views,
         })
     }
 }
@@ -236,6 +288,7 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     let json = args.json;
+    let views = (!args.no_views).then(|| args.diagram());
     let config = args.into_config(seed)?;
     if config.workload == WorkloadKind::Kafka {
         tracing::info!(
@@ -265,6 +318,14 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
         store
             .write_all(&outcome.analysis, &outcome.history, &outcome.notes)
             .with_context(|| format!("writing {}", store.dir().display()))?;
+        store
+            .write_test_info(&config)
+            .with_context(|| format!("writing {}", store.dir().display()))?;
+        if let Some(window) = views {
+            store
+                .write_views(&outcome.history, outcome.messages.as_ref(), &window)
+                .with_context(|| format!("writing the views in {}", store.dir().display()))?;
+        }
     }
     let mut stdout = std::io::stdout().lock();
     match print_results(&outcome.analysis, &outcome.notes, json, &mut stdout) {

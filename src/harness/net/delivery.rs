@@ -112,6 +112,7 @@ pub(super) async fn deliver(
             },
         };
         if network.grudge.drops(&head.message.src, &dest) {
+            network.record_drop(&head.message);
             continue;
         }
         // Maelstrom sleeps whole milliseconds, rounded down.

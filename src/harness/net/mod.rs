@@ -10,6 +10,7 @@ mod grudge;
 mod journal;
 mod latency;
 mod message;
+mod record;
 
 pub use grudge::{Cut, Grudge};
 pub use journal::{Journal, is_client};
@@ -17,6 +18,7 @@ pub use latency::{Latency, LatencyDist};
 #[cfg(feature = "unstable-internals")]
 pub use message::{EnvelopeError, Outgoing};
 pub use message::{Message, parse_outgoing};
+pub use record::{LoggedMessage, MessageLog, NetEvent, NetEventKind};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,11 +63,27 @@ pub struct Network {
     next_message_id: AtomicU64,
     next_client_id: AtomicU64,
     routes: RwLock<HashMap<String, Route>>,
+    /// The event log for the message diagram, when views are wanted.
+    recorder: Option<record::Recorder>,
 }
 
 impl Network {
     /// A network with no one on it yet.
     pub fn new(latency: Latency, logging: NetLogging) -> Arc<Self> {
+        Self::build(latency, logging, None)
+    }
+
+    /// A network that also keeps every message and partition with its time, for
+    /// [`Network::message_log`].
+    pub fn recorded(latency: Latency, logging: NetLogging) -> Arc<Self> {
+        Self::build(latency, logging, Some(record::Recorder::new()))
+    }
+
+    fn build(
+        latency: Latency,
+        logging: NetLogging,
+        recorder: Option<record::Recorder>,
+    ) -> Arc<Self> {
         Arc::new(Network {
             latency,
             grudge: Grudge::default(),
@@ -74,6 +92,7 @@ impl Network {
             next_message_id: AtomicU64::new(0),
             next_client_id: AtomicU64::new(0),
             routes: RwLock::new(HashMap::new()),
+            recorder,
         })
     }
 
@@ -143,6 +162,9 @@ impl Network {
             body,
         };
         self.journal.sent(src, dest);
+        if let Some(recorder) = &self.recorder {
+            recorder.sent(&message);
+        }
         if self.logging.sends {
             tracing::info!(target: "net", "send {}", message.to_line());
         }
@@ -168,14 +190,52 @@ impl Network {
     /// Journals a delivery to `dest` (delivery workers and clients call it as they dequeue).
     pub(crate) fn record_receive(&self, message: &Message) {
         self.journal.received(&message.src, &message.dest);
+        if let Some(recorder) = &self.recorder {
+            recorder.delivered(message);
+        }
         if self.logging.receives {
             tracing::info!(target: "net", "recv {}", message.to_line());
         }
     }
 
-    /// The partition state, for the nemesis.
+    /// Logs a message a partition dropped at its destination's dequeue.
+    pub(crate) fn record_drop(&self, message: &Message) {
+        if let Some(recorder) = &self.recorder {
+            recorder.dropped(message);
+        }
+    }
+
+    /// The partition state (tests read and write it directly).
     pub fn grudge(&self) -> &Grudge {
         &self.grudge
+    }
+
+    /// Starts a partition of shape `shape`: adds `cut` to the grudge and logs it.
+    pub fn partition(&self, shape: &str, cut: &Cut) {
+        self.grudge.add(cut);
+        if let Some(recorder) = &self.recorder {
+            recorder.partition(shape, cut.keys().cloned().collect());
+        }
+    }
+
+    /// Heals the network and logs it.
+    pub fn heal(&self) {
+        self.grudge.heal();
+        if let Some(recorder) = &self.recorder {
+            recorder.heal();
+        }
+    }
+
+    /// Notes that the history's clock starts now, so the diagram can use history times.
+    pub fn mark_clock_start(&self) {
+        if let Some(recorder) = &self.recorder {
+            recorder.clock_started();
+        }
+    }
+
+    /// The event log so far; `None` unless the network was made with [`Network::recorded`].
+    pub fn message_log(&self) -> Option<MessageLog> {
+        self.recorder.as_ref().map(record::Recorder::snapshot)
     }
 
     /// The journal's counts so far.

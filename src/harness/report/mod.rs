@@ -5,16 +5,25 @@
 //! The test `results_print_as_edn_with_the_verdict_line` below shows
 //! what an echo run with no operations prints.
 
+mod escape;
+mod history_text;
+mod messages;
 mod store;
 mod svg;
+mod timeline;
 mod timestamp;
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
+#[cfg(feature = "serve")]
+pub(crate) use escape::escape;
+pub use history_text::history_text;
+pub use messages::{DiagramWindow, messages_svg};
 pub use store::RunStore;
 pub use svg::latency_svg;
+pub use timeline::timeline_html;
 pub use timestamp::utc_timestamp;
 
 use crate::harness::check::{Analysis, LatencyQuantiles, Summary, Validity, WorkloadKind};

@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::{
-    RunNotes, latency_svg, stdout_deaths_block, summary_line, utc_timestamp, verdict_line,
+    DiagramWindow, RunNotes, history_text, latency_svg, messages_svg, stdout_deaths_block,
+    summary_line, timeline_html, utc_timestamp, verdict_line,
 };
 use crate::harness::check::Analysis;
 use crate::harness::edn::op_to_edn;
 use crate::harness::history::History;
+use crate::harness::net::MessageLog;
+use crate::harness::nodes::NodeSource;
+use crate::harness::run::TestConfig;
 
 /// One run's folder in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +68,11 @@ impl RunStore {
         &self.dir
     }
 
+    /// Where the harness's own log goes: `harness.log`.
+    pub fn harness_log_path(&self) -> PathBuf {
+        self.dir.join("harness.log")
+    }
+
     /// Where a node's stderr goes: `node-logs/<node>.log`.
     pub fn node_log_path(&self, node: &str) -> PathBuf {
         self.dir.join("node-logs").join(format!("{node}.log"))
@@ -101,6 +110,68 @@ impl RunStore {
                 summary_line(&analysis.summary, notes)
             ),
         )
+    }
+
+    /// Writes `test.json`: what was run (workload, node binary and arguments or `in-process`,
+    /// node count, seed, time limit, rate, latency, nemesis), for `sluicegate serve`'s index.
+    ///
+    /// # Errors
+    /// Any error writing it.
+    pub fn write_test_info(&self, config: &TestConfig) -> io::Result<()> {
+        let node = match &config.nodes {
+            NodeSource::Binary(launcher) => {
+                let mut words = vec![launcher.bin.display().to_string()];
+                words.extend(launcher.args.iter().cloned());
+                words.join(" ")
+            }
+            NodeSource::InProcess(_) => "in-process".to_string(),
+        };
+        let info = serde_json::json!({
+            "workload": config.workload.name(),
+            "node": node,
+            "node_count": config.plan.nodes.len(),
+            "concurrency": config.plan.concurrency,
+            "seed": config.plan.seed,
+            "time_limit_s": config.plan.time_limit.as_secs_f64(),
+            "rate": config.plan.rate,
+            "latency_ms": config.latency_ms,
+            "nemesis_interval_s": config.plan.nemesis_interval.map(|i| i.as_secs_f64()),
+        });
+        let text = serde_json::to_string_pretty(&info).map_err(io::Error::other)?;
+        fs::write(self.dir.join("test.json"), format!("{text}\n"))
+    }
+
+    /// Writes the debugging views: `history.txt` (Jepsen's one line per event),
+    /// `timeline.html` (ops per process over time) and, given the network's log,
+    /// `messages.svg` (the Lamport diagram of `window`).
+    ///
+    /// # Errors
+    /// The first error writing any of them.
+    pub fn write_views(
+        &self,
+        history: &History,
+        messages: Option<&MessageLog>,
+        window: &DiagramWindow,
+    ) -> io::Result<()> {
+        fs::write(self.dir.join("history.txt"), history_text(history))?;
+        let title = format!(
+            "{} — {}",
+            self.dir
+                .parent()
+                .and_then(Path::file_name)
+                .map_or_else(String::new, |name| name.to_string_lossy().into_owned()),
+            self.dir
+                .file_name()
+                .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+        );
+        fs::write(
+            self.dir.join("timeline.html"),
+            timeline_html(history, &title),
+        )?;
+        if let Some(log) = messages {
+            fs::write(self.dir.join("messages.svg"), messages_svg(log, window))?;
+        }
+        Ok(())
     }
 
     fn write_history(&self, history: &History) -> io::Result<()> {
