@@ -17,6 +17,7 @@
 //! - [`load`]: the load client with exact accounting.
 
 mod config;
+mod inbound;
 pub mod load;
 mod oversized;
 #[cfg(feature = "metrics")]

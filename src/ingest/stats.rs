@@ -16,6 +16,10 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Records rejected, for any reason.
     pub rejected: AtomicU64,
+    /// Of those, records sent beyond the stream's credit window (`REASON_NO_CREDIT`).
+    pub no_credit: AtomicU64,
+    /// Streams that sent records beyond their credit window.
+    pub overrun_streams: AtomicU64,
     /// Streams open now.
     pub streams: AtomicU64,
     /// The most batches ever seen queued in front of the store.
@@ -48,6 +52,10 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// Records rejected.
     pub rejected: u64,
+    /// Of those, records sent beyond their stream's credit window.
+    pub no_credit: u64,
+    /// Streams that sent records beyond their credit window.
+    pub overrun_streams: u64,
     /// Streams open now.
     pub streams: u64,
     /// Store writes (one `fdatasync` each).
@@ -65,6 +73,8 @@ impl IngestStats {
             stored: load(&counters.stored),
             duplicates: load(&counters.duplicates),
             rejected: load(&counters.rejected),
+            no_credit: load(&counters.no_credit),
+            overrun_streams: load(&counters.overrun_streams),
             streams: load(&counters.streams),
             store_writes: load(&counters.store_writes),
         }
@@ -97,6 +107,11 @@ impl IngestStats {
             ("sluicegate_ingest_records_duplicate_total", self.duplicates),
             ("sluicegate_ingest_records_rejected_total", self.rejected),
             ("sluicegate_ingest_store_writes_total", self.store_writes),
+            ("sluicegate_ingest_records_no_credit_total", self.no_credit),
+            (
+                "sluicegate_ingest_streams_overrun_total",
+                self.overrun_streams,
+            ),
         ] {
             metrics::counter!(name).absolute(value);
         }
