@@ -268,3 +268,30 @@ async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
     assert_eq!(on_disk.len(), all.len());
     assert_eq!(on_disk.iter().collect::<HashSet<_>>().len(), all.len());
 }
+
+/// Safe defaults: a non-loopback address without TLS and tokens is refused before anything is
+/// bound or created, and the message says how to fix it.
+#[tokio::test]
+async fn a_non_loopback_address_is_refused_without_insecure_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = tokio::time::timeout(
+        PATIENCE,
+        Command::new(BIN)
+            .args(["ingest", "serve", "--listen", "0.0.0.0:0"])
+            .args(["--metrics-listen", "off", "--data-dir"])
+            .arg(&data)
+            .env_remove("SLUICEGATE_INGEST_INSECURE")
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing is created before the check");
+}

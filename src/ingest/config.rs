@@ -49,6 +49,10 @@ pub struct ServerConfig {
     pub store_delay: Duration,
     /// Where to serve Prometheus `/metrics` over HTTP, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve a non-loopback `listen` address without TLS and token authentication. Off by
+    /// default: [`start`](super::server::start) refuses such an address, since anyone who
+    /// reaches it could write records.
+    pub insecure: bool,
 }
 
 impl ServerConfig {
@@ -71,7 +75,21 @@ impl ServerConfig {
             direct_io: true,
             store_delay: Duration::ZERO,
             metrics_listen: None,
+            insecure: false,
         }
+    }
+
+    /// Refuses to expose an unauthenticated plaintext server beyond this machine: `listen` must
+    /// be a loopback address unless [`insecure`](Self::insecure) is set.
+    ///
+    /// # Errors
+    ///
+    /// [`Exposed`] naming the address and how to fix it.
+    pub fn check_exposure(&self) -> Result<(), Exposed> {
+        if self.listen.ip().is_loopback() || self.insecure {
+            return Ok(());
+        }
+        Err(Exposed { addr: self.listen })
     }
 
     /// Batches the queue in front of the store holds: `capacity / batch_records`, at least 1,
@@ -79,6 +97,20 @@ impl ServerConfig {
     pub fn queue_batches(&self) -> usize {
         (self.capacity / self.batch_records.max(1)).max(1)
     }
+}
+
+/// A non-loopback address without TLS and token authentication, and no `insecure` to say that is
+/// meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to listen on {addr} without TLS and token authentication: anyone who reaches it \
+     could write records. Listen on a loopback address (--listen 127.0.0.1:{port}), or pass \
+     --insecure (SLUICEGATE_INGEST_INSECURE=true) to serve it in plaintext to anyone anyway",
+    port = addr.port()
+)]
+pub struct Exposed {
+    /// The address refused.
+    pub addr: SocketAddr,
 }
 
 /// Which store the writer writes through (`--store`).
@@ -131,6 +163,25 @@ impl StoreTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_served_without_insecure() {
+        let mut config = ServerConfig::new("/nonexistent");
+        for loopback in ["127.0.0.1:50051", "127.8.0.1:1", "[::1]:50051"] {
+            config.listen = loopback.parse().unwrap();
+            assert_eq!(config.check_exposure(), Ok(()), "{loopback}");
+        }
+        for exposed in ["0.0.0.0:50051", "192.168.1.2:50051", "[::]:50051"] {
+            config.listen = exposed.parse().unwrap();
+            let refused = config.check_exposure().unwrap_err();
+            assert_eq!(refused.addr, config.listen);
+            let message = refused.to_string();
+            assert!(message.contains("--insecure"), "{message}");
+            assert!(message.contains("--listen 127.0.0.1:50051"), "{message}");
+        }
+        config.insecure = true;
+        assert_eq!(config.check_exposure(), Ok(()));
+    }
 
     #[test]
     fn store_specifications_parse() {

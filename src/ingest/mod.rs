@@ -31,7 +31,7 @@ mod store;
 mod stream;
 mod writer;
 
-pub use config::{ServerConfig, StoreTarget};
+pub use config::{Exposed, ServerConfig, StoreTarget};
 pub use server::{DrainReport, RunningServer, SERVICE_NAME, ServeError, start};
 pub use stats::IngestStats;
 pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};

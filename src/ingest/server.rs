@@ -13,7 +13,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::ingest::config::{ServerConfig, StoreTarget};
+use crate::ingest::config::{Exposed, ServerConfig, StoreTarget};
 use crate::ingest::oversized::OversizedLayer;
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
@@ -33,6 +33,9 @@ pub const SERVICE_NAME: &str = "sluicegate.ingest.v1.Ingest";
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address would expose an unauthenticated server (see [`ServerConfig::insecure`]).
+    #[error(transparent)]
+    Exposed(#[from] Exposed),
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
@@ -177,8 +180,11 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
 ///
 /// # Errors
 ///
-/// The store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
+/// The address is not loopback and nothing says exposing it is meant ([`ServeError::Exposed`]),
+/// the store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    // Before anything is created or bound.
+    config.check_exposure()?;
     let (store, recovery) = open_store(&config).await?;
     let incoming = TcpIncoming::bind(config.listen)
         .map_err(|source| ServeError::Bind {

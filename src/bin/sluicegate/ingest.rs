@@ -126,6 +126,10 @@ pub struct ServeArgs {
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
+    /// Serve a non-loopback --listen address without TLS and token authentication: anyone who
+    /// reaches it can write records. Without this flag such an address is refused.
+    #[arg(long, env = "SLUICEGATE_INGEST_INSECURE")]
+    pub insecure: bool,
 }
 
 /// The store flags, shared by `serve` (where to write) and `verify` (what to read back).
@@ -254,6 +258,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         store_delay: args.store_delay_ms,
         group_batches: args.group_batches.max(1),
         direct_io: args.direct_io,
+        insecure: args.insecure,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
