@@ -7,6 +7,7 @@ use std::time::Duration;
 #[cfg(feature = "nats")]
 use crate::ingest::store::JetStreamConfig;
 use crate::ingest::store::StoreError;
+use crate::ingest::tls::ServerTls;
 use crate::sinks::OverflowPolicy;
 
 /// Everything [`start`](super::server::start) needs. [`ServerConfig::new`] gives the defaults
@@ -53,6 +54,10 @@ pub struct ServerConfig {
     /// default: [`start`](super::server::start) refuses such an address, since anyone who
     /// reaches it could write records.
     pub insecure: bool,
+    /// Serve gRPC over TLS (needs the `tls` feature).
+    pub tls: Option<ServerTls>,
+    /// How long a TLS handshake may take before the connection is closed.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -76,6 +81,8 @@ impl ServerConfig {
             store_delay: Duration::ZERO,
             metrics_listen: None,
             insecure: false,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 

@@ -29,6 +29,7 @@ mod service;
 mod stats;
 mod store;
 mod stream;
+mod tls;
 mod writer;
 
 pub use config::{Exposed, ServerConfig, StoreTarget};
@@ -37,6 +38,7 @@ pub use stats::IngestStats;
 pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
 #[cfg(feature = "nats")]
 pub use store::{JetStreamConfig, read_stream};
+pub use tls::{ClientTls, ServerTls, TlsError};
 
 /// What `sluicegate::internals` exposes of the ingest server.
 #[cfg(feature = "unstable-internals")]

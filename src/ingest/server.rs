@@ -24,6 +24,7 @@ use crate::ingest::stats::{Counters, IngestStats};
 use crate::ingest::store::JetStreamStore;
 use crate::ingest::store::{RecordStore, Recovery, Store, StoreError, StoreOptions};
 use crate::ingest::stream::StreamContext;
+use crate::ingest::tls::TlsError;
 use crate::ingest::writer::{self, WriterOptions};
 use crate::sinks::{SinkObserver, bounded};
 
@@ -36,6 +37,9 @@ pub enum ServeError {
     /// The address would expose an unauthenticated server (see [`ServerConfig::insecure`]).
     #[error(transparent)]
     Exposed(#[from] Exposed),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
@@ -185,6 +189,7 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     // Before anything is created or bound.
     config.check_exposure()?;
+    let transport = transport(&config)?;
     let (store, recovery) = open_store(&config).await?;
     let incoming = TcpIncoming::bind(config.listen)
         .map_err(|source| ServeError::Bind {
@@ -243,7 +248,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     let service = IngestService::new(Arc::clone(&entry), streams.clone(), config.credit_window);
     let task = tokio::spawn(serve(
         config,
-        incoming,
+        Listener {
+            transport,
+            incoming,
+        },
         service,
         Drain { entry, streams },
         writer,
@@ -261,9 +269,36 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     })
 }
 
+/// The transport's settings: TLS, if asked for (its files are read now, so that a bad one stops
+/// the start rather than the first handshake).
+fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
+    let server = Server::builder();
+    let Some(tls) = &config.tls else {
+        return Ok(server);
+    };
+    #[cfg(feature = "tls")]
+    {
+        let tls = tls.load(config.tls_handshake_timeout)?;
+        server
+            .tls_config(tls)
+            .map_err(|error| TlsError::Config(error.to_string()).into())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (tls, server);
+        Err(TlsError::Unsupported.into())
+    }
+}
+
+/// Where connections come from, and how they are spoken to (TLS or not).
+struct Listener {
+    transport: Server,
+    incoming: TcpIncoming,
+}
+
 async fn serve(
     config: ServerConfig,
-    incoming: TcpIncoming,
+    listener: Listener,
     service: IngestService,
     drain: Drain,
     writer: JoinHandle<Box<dyn RecordStore>>,
@@ -319,7 +354,11 @@ async fn serve(
     // serve_with_shutdown stops accepting when `draining` completes, then waits for every
     // connection to finish. Open bidi streams finish because the same token ends their inbound
     // side in `stream::run`; their responses end once the writer has answered everything.
-    let serving = Server::builder()
+    let Listener {
+        transport,
+        incoming,
+    } = listener;
+    let serving = transport
         .layer(OversizedLayer)
         .add_service(health_service)
         .add_service(reflection_v1)

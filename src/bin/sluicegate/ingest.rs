@@ -12,14 +12,15 @@ use tonic::codec::CompressionEncoding;
 
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::Record;
-use sluicegate::ingest::{ServerConfig, StoreTarget, read_dir, start};
+use sluicegate::ingest::{ClientTls, ServerConfig, ServerTls, StoreTarget, read_dir, start};
 use sluicegate::sinks::OverflowPolicy;
 
 /// `sluicegate ingest` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum IngestCommand {
     /// Run the ingest server until SIGINT or SIGTERM, then drain.
-    Serve(ServeArgs),
+    // Boxed: its many flags would make every command as large as this one.
+    Serve(Box<ServeArgs>),
     /// Push records to a server and account for every one of them.
     Load(LoadArgs),
     /// Read back the stored records and check the log (framing, checksums, no id stored twice).
@@ -130,6 +131,18 @@ pub struct ServeArgs {
     /// reaches it can write records. Without this flag such an address is refused.
     #[arg(long, env = "SLUICEGATE_INGEST_INSECURE")]
     pub insecure: bool,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Milliseconds a TLS handshake may take before the connection is closed.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_HANDSHAKE_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
+    pub tls_handshake_timeout_ms: Duration,
 }
 
 /// The store flags, shared by `serve` (where to write) and `verify` (what to read back).
@@ -201,6 +214,22 @@ pub struct LoadArgs {
     /// Compression of requests and acks.
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compression: Compression,
+    /// Connect over TLS, trusting this CA (PEM) for the server's certificate.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the host of --server).
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_DOMAIN", requires = "tls_ca")]
+    pub tls_domain: Option<String>,
+    /// A client certificate (PEM) for a server that requires one (mutual TLS).
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CLIENT_CERT", requires_all = ["tls_ca", "tls_client_key"])]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-client-cert.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_TLS_CLIENT_KEY",
+        requires = "tls_client_cert"
+    )]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 /// Flags of `sluicegate ingest verify`.
@@ -217,7 +246,7 @@ pub struct VerifyArgs {
 /// Runs an ingest subcommand.
 pub fn run(command: IngestCommand) -> anyhow::Result<ExitCode> {
     match command {
-        IngestCommand::Serve(args) => runtime()?.block_on(serve(args)),
+        IngestCommand::Serve(args) => runtime()?.block_on(serve(*args)),
         IngestCommand::Load(args) => runtime()?.block_on(load(args)),
         IngestCommand::Verify(args) => verify(args),
     }
@@ -259,6 +288,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         group_batches: args.group_batches.max(1),
         direct_io: args.direct_io,
         insecure: args.insecure,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| ServerTls {
+                cert,
+                key,
+                client_ca: args.tls_client_ca,
+            }),
+        tls_handshake_timeout: args.tls_handshake_timeout_ms,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
@@ -295,6 +333,11 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         id_prefix: args.id_prefix,
         compression: args.compression.encoding(),
         progress: true,
+        tls: args.tls_ca.map(|ca| ClientTls {
+            ca,
+            domain: args.tls_domain,
+            identity: args.tls_client_cert.zip(args.tls_client_key),
+        }),
     };
     let report = load::run(config).await?;
     print!("{}", report.render());

@@ -1,0 +1,194 @@
+//! The ingest server over TLS, with certificates generated here: the load client's records are
+//! exactly accounted for; a plaintext client and, under mutual TLS, a client without a trusted
+//! certificate fail with a clear error and store nothing.
+#![cfg(all(feature = "ingest", feature = "tls"))]
+
+mod ingest_support;
+
+use std::path::{Path, PathBuf};
+
+use ingest_support::*;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use sluicegate::ingest::load::{self, LoadConfig};
+use sluicegate::ingest::proto::ingest_client::IngestClient;
+use sluicegate::ingest::{ClientTls, RunningServer, ServerTls};
+
+/// A CA, a server certificate for `localhost` signed by it, and PEM files for both.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: CertificateParams,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca_key,
+            ca,
+        };
+        let ca_pem = pki.ca.self_signed(&pki.ca_key).unwrap().pem();
+        std::fs::write(pki.path("ca.pem"), ca_pem).unwrap();
+        pki.leaf("server", &["localhost"]);
+        pki
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `<name>.pem` and `<name>.key`, a certificate for `names` signed by the CA.
+    fn leaf(&self, name: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::from_params(&self.ca, &self.ca_key);
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        self.write(name, &cert.pem(), &key)
+    }
+
+    /// Writes `<name>.pem` and `<name>.key`, a self-signed certificate no one trusts.
+    fn untrusted(&self, name: &str) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["intruder".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        self.write(name, &cert.pem(), &key)
+    }
+
+    fn write(&self, name: &str, pem: &str, key: &KeyPair) -> (PathBuf, PathBuf) {
+        let (cert_path, key_path) = (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+        );
+        std::fs::write(&cert_path, pem).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    fn server_tls(&self, mutual: bool) -> ServerTls {
+        ServerTls {
+            cert: self.path("server.pem"),
+            key: self.path("server.key"),
+            client_ca: mutual.then(|| self.path("ca.pem")),
+        }
+    }
+
+    fn client_tls(&self, identity: Option<(PathBuf, PathBuf)>) -> ClientTls {
+        ClientTls {
+            ca: self.path("ca.pem"),
+            domain: Some("localhost".into()),
+            identity,
+        }
+    }
+}
+
+async fn tls_server(dir: &tempfile::TempDir, pki: &Pki, mutual: bool) -> RunningServer {
+    let mut config = config(dir);
+    config.tls = Some(pki.server_tls(mutual));
+    start(config).await
+}
+
+fn tls_load(server: &RunningServer, records: usize, tls: ClientTls) -> LoadConfig {
+    let mut config = LoadConfig::new(server.local_addr(), records);
+    config.batch_size = 100;
+    config.concurrency = 2;
+    config.retries = 0;
+    config.tls = Some(tls);
+    config
+}
+
+async fn stop(server: RunningServer, dir: &Path) -> Vec<String> {
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    stored_ids(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_over_tls_are_stored_and_acked_exactly_once() {
+    let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
+    let server = tls_server(&dir, &pki, false).await;
+    let report = tokio::time::timeout(
+        PATIENCE,
+        load::run(tls_load(&server, 2000, pki.client_tls(None))),
+    )
+    .await
+    .expect("the load ends in time")
+    .unwrap();
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    assert_eq!(report.accounting.stored, 2000);
+    let stored = stop(server, dir.path()).await;
+    assert_eq!(stored.len(), 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_client_against_the_tls_port_fails_and_stores_nothing() {
+    let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
+    let server = tls_server(&dir, &pki, false).await;
+    let attempt = async {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr()))
+                .unwrap()
+                .connect()
+                .await?;
+        let (_tx, rx) = tokio::sync::mpsc::channel(1);
+        IngestClient::new(channel)
+            .ingest(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .map(drop)
+            .map_err(|status| Box::new(status) as Box<dyn std::error::Error + Send + Sync>)?;
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    let failed = tokio::time::timeout(PATIENCE, attempt)
+        .await
+        .expect("the attempt ends in time");
+    assert!(failed.is_err(), "a plaintext call to a TLS port must fail");
+    assert!(stop(server, dir.path()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_mutual_tls_only_a_client_with_a_trusted_certificate_stores() {
+    let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
+    let server = tls_server(&dir, &pki, true).await;
+    let trusted = pki.leaf("client", &["client"]);
+    let untrusted = pki.untrusted("intruder");
+    for (who, identity) in [
+        ("no certificate", None),
+        ("an untrusted certificate", Some(untrusted)),
+    ] {
+        let mut config = tls_load(&server, 10, pki.client_tls(identity));
+        config.id_prefix = "refused".into();
+        let report = tokio::time::timeout(PATIENCE, load::run(config))
+            .await
+            .expect("the load ends in time")
+            .unwrap();
+        assert_eq!(report.accounting.stored, 0, "{who}: {}", report.render());
+        assert_eq!(
+            report.accounting.unaccounted,
+            10,
+            "{who}: {}",
+            report.render()
+        );
+    }
+    let report = tokio::time::timeout(
+        PATIENCE,
+        load::run(tls_load(&server, 10, pki.client_tls(Some(trusted)))),
+    )
+    .await
+    .expect("the load ends in time")
+    .unwrap();
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    assert_eq!(report.accounting.stored, 10);
+    let stored = stop(server, dir.path()).await;
+    assert!(
+        stored.iter().all(|id| !id.starts_with("refused")),
+        "{stored:?}"
+    );
+    assert_eq!(stored.len(), 10);
+}
