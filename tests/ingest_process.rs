@@ -295,3 +295,119 @@ async fn a_non_loopback_address_is_refused_without_insecure_and_nothing_is_creat
     );
     assert!(!data.exists(), "nothing is created before the check");
 }
+
+/// Opens a stream carrying `token` and sends `ids`; the call's status if it is refused.
+async fn stream_with_token(
+    addr: SocketAddr,
+    token: &str,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<sluicegate::ingest::proto::IngestRequest>,
+        tonic::Streaming<sluicegate::ingest::proto::IngestResponse>,
+    ),
+    tonic::Status,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let inbound = IngestClient::new(channel(addr).await)
+        .ingest(request)
+        .await?
+        .into_inner();
+    Ok((tx, inbound))
+}
+
+/// Sends one record on an open stream and returns the ids acked for it.
+async fn one_record(
+    tx: &tokio::sync::mpsc::Sender<sluicegate::ingest::proto::IngestRequest>,
+    inbound: &mut tonic::Streaming<sluicegate::ingest::proto::IngestResponse>,
+    id: &str,
+) -> Vec<String> {
+    tx.send(sluicegate::ingest::proto::IngestRequest {
+        records: vec![record(id)],
+    })
+    .await
+    .unwrap();
+    loop {
+        let response = tokio::time::timeout(PATIENCE, inbound.message())
+            .await
+            .expect("an answer in time")
+            .expect("the stream stays open")
+            .expect("a message");
+        if !response.stored_ids.is_empty() || !response.rejected.is_empty() {
+            return response.stored_ids;
+        }
+    }
+}
+
+/// Tokens reloaded on SIGHUP: a revoked token is refused on new calls while a stream it opened
+/// before goes on; a token still listed keeps working; nothing refused is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tokens_a_revoked_token_is_refused_and_open_streams_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, "alice tok-a\nbob tok-b\n").unwrap();
+    let data = dir.path().join("data");
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--data-dir")
+        .arg(&data);
+    let (child, addr) = listening(command).await;
+    let (open_tx, mut open_inbound) = stream_with_token(addr, "tok-a").await.unwrap();
+    assert_eq!(
+        one_record(&open_tx, &mut open_inbound, "before").await,
+        ["before"]
+    );
+
+    std::fs::write(&tokens, "bob tok-b\n").unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The reload happens on the server's own time: poll new calls until it shows, boundedly.
+    let refused = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stream_with_token(addr, "tok-a").await {
+                Err(status) => break status,
+                Ok((tx, _inbound)) => drop(tx),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the revocation takes effect in time");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    assert_eq!(
+        one_record(&open_tx, &mut open_inbound, "after-on-open-stream").await,
+        ["after-on-open-stream"]
+    );
+    let (bob_tx, mut bob_inbound) = stream_with_token(addr, "tok-b").await.unwrap();
+    assert_eq!(one_record(&bob_tx, &mut bob_inbound, "bob").await, ["bob"]);
+    drop((open_tx, bob_tx, open_inbound, bob_inbound));
+    terminate(child).await;
+    let mut stored = read_dir(&data)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>();
+    stored.sort();
+    assert_eq!(stored, ["after-on-open-stream", "before", "bob"]);
+}

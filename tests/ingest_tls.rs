@@ -95,6 +95,16 @@ async fn tls_server(dir: &tempfile::TempDir, pki: &Pki, mutual: bool) -> Running
     start(config).await
 }
 
+/// A server with TLS and the tokens `loader s3cret`.
+async fn tls_token_server(dir: &tempfile::TempDir, pki: &Pki) -> RunningServer {
+    let tokens = pki.path("tokens.txt");
+    std::fs::write(&tokens, "# name token\nloader s3cret\n").unwrap();
+    let mut config = config(dir);
+    config.tls = Some(pki.server_tls(false));
+    config.tokens = Some(tokens);
+    start(config).await
+}
+
 fn tls_load(server: &RunningServer, records: usize, tls: ClientTls) -> LoadConfig {
     let mut config = LoadConfig::new(server.local_addr(), records);
     config.batch_size = 100;
@@ -111,16 +121,15 @@ async fn stop(server: RunningServer, dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_sent_over_tls_are_stored_and_acked_exactly_once() {
+async fn records_sent_over_tls_with_a_token_are_stored_and_acked_exactly_once() {
     let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
-    let server = tls_server(&dir, &pki, false).await;
-    let report = tokio::time::timeout(
-        PATIENCE,
-        load::run(tls_load(&server, 2000, pki.client_tls(None))),
-    )
-    .await
-    .expect("the load ends in time")
-    .unwrap();
+    let server = tls_token_server(&dir, &pki).await;
+    let mut load_config = tls_load(&server, 2000, pki.client_tls(None));
+    load_config.token = Some("s3cret".into());
+    let report = tokio::time::timeout(PATIENCE, load::run(load_config))
+        .await
+        .expect("the load ends in time")
+        .unwrap();
     assert!(report.accounting.is_exact(), "{}", report.render());
     assert_eq!(report.accounting.stored, 2000);
     let stored = stop(server, dir.path()).await;
@@ -191,4 +200,60 @@ async fn under_mutual_tls_only_a_client_with_a_trusted_certificate_stores() {
         "{stored:?}"
     );
     assert_eq!(stored.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_is_unauthenticated_and_stores_nothing_while_health_stays_open() {
+    let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
+    let server = tls_token_server(&dir, &pki).await;
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(format!("https://{}", server.local_addr()))
+            .unwrap()
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(
+                        std::fs::read(pki.path("ca.pem")).unwrap(),
+                    ))
+                    .domain_name("localhost"),
+            )
+            .unwrap();
+    let channel = endpoint.connect().await.unwrap();
+    for token in [None, Some("Bearer wrong"), Some("s3cret")] {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(sluicegate::ingest::proto::IngestRequest {
+            records: vec![record("sneaky")],
+        })
+        .await
+        .unwrap();
+        let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.parse().unwrap());
+        }
+        let call =
+            tokio::time::timeout(PATIENCE, IngestClient::new(channel.clone()).ingest(request))
+                .await
+                .expect("an answer in time");
+        let status = call
+            .err()
+            .unwrap_or_else(|| panic!("{token:?} must be refused"));
+        assert_eq!(
+            status.code(),
+            tonic::Code::Unauthenticated,
+            "{token:?}: {status:?}"
+        );
+        assert!(!status.message().contains("s3cret"));
+    }
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health needs no token");
+    assert_eq!(
+        health.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    assert!(stop(server, dir.path()).await.is_empty(), "nothing stored");
 }

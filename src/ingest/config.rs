@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub tls: Option<ServerTls>,
     /// How long a TLS handshake may take before the connection is closed.
     pub tls_handshake_timeout: Duration,
+    /// A file of `name token` lines: calls of the ingest service and of reflection must carry
+    /// `authorization: Bearer <token>` with one of them (health stays open).
+    pub tokens: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -83,17 +86,20 @@ impl ServerConfig {
             insecure: false,
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            tokens: None,
         }
     }
 
-    /// Refuses to expose an unauthenticated plaintext server beyond this machine: `listen` must
-    /// be a loopback address unless [`insecure`](Self::insecure) is set.
+    /// Refuses to expose a server without TLS and tokens beyond this machine: `listen` must be a
+    /// loopback address unless both [`tls`](Self::tls) and [`tokens`](Self::tokens) are set,
+    /// or [`insecure`](Self::insecure) is.
     ///
     /// # Errors
     ///
     /// [`Exposed`] naming the address and how to fix it.
     pub fn check_exposure(&self) -> Result<(), Exposed> {
-        if self.listen.ip().is_loopback() || self.insecure {
+        let protected = self.tls.is_some() && self.tokens.is_some();
+        if self.listen.ip().is_loopback() || protected || self.insecure {
             return Ok(());
         }
         Err(Exposed { addr: self.listen })
@@ -111,8 +117,9 @@ impl ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
     "refusing to listen on {addr} without TLS and token authentication: anyone who reaches it \
-     could write records. Listen on a loopback address (--listen 127.0.0.1:{port}), or pass \
-     --insecure (SLUICEGATE_INGEST_INSECURE=true) to serve it in plaintext to anyone anyway",
+     could write records. Give --tls-cert, --tls-key and --tokens (a file of `name token` lines), \
+     listen on a loopback address (--listen 127.0.0.1:{port}), or pass --insecure \
+     (SLUICEGATE_INGEST_INSECURE=true) to serve it without them anyway",
     port = addr.port()
 )]
 pub struct Exposed {
@@ -186,6 +193,15 @@ mod tests {
             assert!(message.contains("--insecure"), "{message}");
             assert!(message.contains("--listen 127.0.0.1:50051"), "{message}");
         }
+        config.tls = Some(ServerTls {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: None,
+        });
+        assert!(config.check_exposure().is_err(), "TLS alone is not enough");
+        config.tokens = Some("tokens.txt".into());
+        assert_eq!(config.check_exposure(), Ok(()), "TLS and tokens");
+        config.tls = None;
         config.insecure = true;
         assert_eq!(config.check_exposure(), Ok(()));
     }

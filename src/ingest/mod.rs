@@ -30,6 +30,7 @@ mod stats;
 mod store;
 mod stream;
 mod tls;
+mod tokens;
 mod writer;
 
 pub use config::{Exposed, ServerConfig, StoreTarget};
@@ -39,6 +40,7 @@ pub use store::{Contents, Recovery, StoreError, read_dir, stored_len};
 #[cfg(feature = "nats")]
 pub use store::{JetStreamConfig, read_stream};
 pub use tls::{ClientTls, ServerTls, TlsError};
+pub use tokens::{TokenError, Tokens};
 
 /// What `sluicegate::internals` exposes of the ingest server.
 #[cfg(feature = "unstable-internals")]

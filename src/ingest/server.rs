@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -25,6 +26,7 @@ use crate::ingest::store::JetStreamStore;
 use crate::ingest::store::{RecordStore, Recovery, Store, StoreError, StoreOptions};
 use crate::ingest::stream::StreamContext;
 use crate::ingest::tls::TlsError;
+use crate::ingest::tokens::{RequireToken, TokenError, Tokens};
 use crate::ingest::writer::{self, WriterOptions};
 use crate::sinks::{SinkObserver, bounded};
 
@@ -40,6 +42,9 @@ pub enum ServeError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The token file could not be loaded.
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
@@ -83,6 +88,7 @@ pub struct RunningServer {
     recovery: Recovery,
     shutdown: CancellationToken,
     stats: LiveStats,
+    tokens: Option<Arc<Tokens>>,
     task: JoinHandle<Result<DrainReport, ServeError>>,
 }
 
@@ -125,6 +131,12 @@ impl RunningServer {
     /// taken, open streams stop reading, and what they sent is stored and acked.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// The bearer tokens the server checks, if it checks any: [`Tokens::reload`] swaps them
+    /// without touching open streams (the binary calls it on SIGHUP).
+    pub fn tokens(&self) -> Option<Arc<Tokens>> {
+        self.tokens.clone()
     }
 
     /// A token that starts the graceful shutdown when cancelled.
@@ -190,6 +202,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     // Before anything is created or bound.
     config.check_exposure()?;
     let transport = transport(&config)?;
+    let tokens = match &config.tokens {
+        Some(path) => Some(Arc::new(Tokens::load(path)?)),
+        None => None,
+    };
     let (store, recovery) = open_store(&config).await?;
     let incoming = TcpIncoming::bind(config.listen)
         .map_err(|source| ServeError::Bind {
@@ -251,6 +267,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         Listener {
             transport,
             incoming,
+            guard: RequireToken(tokens.clone()),
         },
         service,
         Drain { entry, streams },
@@ -265,6 +282,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         recovery,
         shutdown,
         stats,
+        tokens,
         task,
     })
 }
@@ -290,10 +308,12 @@ fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
     }
 }
 
-/// Where connections come from, and how they are spoken to (TLS or not).
+/// Where connections come from, how they are spoken to (TLS or not), and which calls get in.
 struct Listener {
     transport: Server,
     incoming: TcpIncoming,
+    /// Checked on each call of the ingest service and of reflection; health stays open.
+    guard: RequireToken,
 }
 
 async fn serve(
@@ -357,13 +377,14 @@ async fn serve(
     let Listener {
         transport,
         incoming,
+        guard,
     } = listener;
     let serving = transport
         .layer(OversizedLayer)
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ingest)
+        .add_service(InterceptedService::new(reflection_v1, guard.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, guard.clone()))
+        .add_service(InterceptedService::new(ingest, guard))
         .serve_with_incoming_shutdown(incoming, draining);
     let mut serving = Box::pin(serving);
     let mut served = false;

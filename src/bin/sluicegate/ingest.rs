@@ -12,7 +12,9 @@ use tonic::codec::CompressionEncoding;
 
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::Record;
-use sluicegate::ingest::{ClientTls, ServerConfig, ServerTls, StoreTarget, read_dir, start};
+use sluicegate::ingest::{
+    ClientTls, ServerConfig, ServerTls, StoreTarget, Tokens, read_dir, start,
+};
 use sluicegate::sinks::OverflowPolicy;
 
 /// `sluicegate ingest` subcommands.
@@ -140,6 +142,10 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (PEM): mutual TLS.
     #[arg(long, env = "SLUICEGATE_INGEST_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// A file of `name token` lines: ingest and reflection calls must carry
+    /// `authorization: Bearer <token>` with one of them. Reloaded on SIGHUP.
+    #[arg(long, env = "SLUICEGATE_INGEST_TOKENS")]
+    pub tokens: Option<PathBuf>,
     /// Milliseconds a TLS handshake may take before the connection is closed.
     #[arg(long, env = "SLUICEGATE_INGEST_TLS_HANDSHAKE_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
     pub tls_handshake_timeout_ms: Duration,
@@ -214,6 +220,9 @@ pub struct LoadArgs {
     /// Compression of requests and acks.
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compression: Compression,
+    /// A bearer token for a server that checks tokens (sent as `authorization: Bearer TOKEN`).
+    #[arg(long, env = "SLUICEGATE_INGEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Connect over TLS, trusting this CA (PEM) for the server's certificate.
     #[arg(long, env = "SLUICEGATE_INGEST_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
@@ -270,6 +279,23 @@ async fn termination() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reloads the token file on every SIGHUP; a file that does not load leaves the previous tokens.
+fn reload_on_hangup(tokens: std::sync::Arc<Tokens>) -> anyhow::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match tokens.reload() {
+                Ok(count) => tracing::info!(tokens = count, "token file reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "token file not reloaded; the previous tokens stay");
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
@@ -297,9 +323,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 client_ca: args.tls_client_ca,
             }),
         tls_handshake_timeout: args.tls_handshake_timeout_ms,
+        tokens: args.tokens,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
+    // Before the line below: a SIGHUP sent once it is printed must find the handler in place
+    // (its default action ends the process).
+    if let Some(tokens) = running.tokens() {
+        reload_on_hangup(tokens)?;
+    }
     // One machine-readable line on stdout, for scripts and tests that start on port 0.
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", running.local_addr())
@@ -338,6 +370,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             domain: args.tls_domain,
             identity: args.tls_client_cert.zip(args.tls_client_key),
         }),
+        token: args.token,
     };
     let report = load::run(config).await?;
     print!("{}", report.render());

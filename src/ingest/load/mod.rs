@@ -53,6 +53,8 @@ pub struct LoadConfig {
     pub progress: bool,
     /// Connect over TLS (needs the `tls` feature).
     pub tls: Option<ClientTls>,
+    /// Sent as `authorization: Bearer <token>` on every stream.
+    pub token: Option<String>,
 }
 
 impl LoadConfig {
@@ -70,6 +72,7 @@ impl LoadConfig {
             compression: None,
             progress: false,
             tls: None,
+            token: None,
         }
     }
 }
