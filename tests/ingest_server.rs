@@ -569,3 +569,28 @@ async fn records_beyond_the_credit_window_are_rejected_with_no_credit_and_the_st
         "the store holds exactly the records acked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_is_closed_with_deadline_exceeded_after_its_records_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.stream_idle_timeout = Duration::from_millis(300);
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let sent = ids("idle", 0..3);
+    stream.send_ids(&sent).await;
+    // The client keeps its side open and sends nothing more.
+    let answers = stream.until_end().await;
+    assert_eq!(answers.stored, sent, "answered before the stream ends");
+    let status = match answers.end {
+        Some(Err(status)) => status,
+        other => panic!("expected DEADLINE_EXCEEDED, got {other:?}"),
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("idle"), "{status:?}");
+    assert_eq!(server.stats().idle_streams, 1);
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    assert_eq!(stored_ids(dir.path()), sent);
+}

@@ -257,3 +257,38 @@ async fn a_missing_or_wrong_token_is_unauthenticated_and_stores_nothing_while_he
     );
     assert!(stop(server, dir.path()).await.is_empty(), "nothing stored");
 }
+
+/// Connection exhaustion: raw TCP connections that never handshake fill the connection limit;
+/// the handshake timeout frees their places, and a well-behaved client is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_at_the_limit_are_cut_by_the_handshake_timeout_and_a_client_is_served() {
+    let (dir, pki) = (tempfile::tempdir().unwrap(), Pki::new());
+    let mut config = config(&dir);
+    config.tls = Some(pki.server_tls(false));
+    config.max_connections = 4;
+    config.tls_handshake_timeout = std::time::Duration::from_millis(300);
+    let server = start(config).await;
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(
+            tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .unwrap(),
+        );
+    }
+    let report = tokio::time::timeout(
+        PATIENCE,
+        load::run(tls_load(&server, 100, pki.client_tls(None))),
+    )
+    .await
+    .expect("the client is served in time")
+    .unwrap();
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    let stats = server.stats();
+    assert!(
+        stats.connection_limit_waits > 0,
+        "the limit was reached: {stats:?}"
+    );
+    drop(silent);
+    assert_eq!(stop(server, dir.path()).await.len(), 100);
+}

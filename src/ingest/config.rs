@@ -61,6 +61,17 @@ pub struct ServerConfig {
     /// A file of `name token` lines: calls of the ingest service and of reflection must carry
     /// `authorization: Bearer <token>` with one of them (health stays open).
     pub tokens: Option<PathBuf>,
+    /// Connections open at once at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Streams open at once on one connection at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// A stream that sends nothing for this long is ended with `DEADLINE_EXCEEDED` once its
+    /// records are answered.
+    pub stream_idle_timeout: Duration,
+    /// How often an HTTP/2 PING checks that a quiet connection's peer is still there.
+    pub http2_keepalive_interval: Duration,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -87,6 +98,11 @@ impl ServerConfig {
             tls: None,
             tls_handshake_timeout: Duration::from_secs(10),
             tokens: None,
+            max_connections: 1024,
+            max_concurrent_streams: 128,
+            stream_idle_timeout: Duration::from_secs(300),
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(20),
         }
     }
 

@@ -108,6 +108,19 @@ impl Reader {
                 biased;
                 () = context.shutdown.cancelled() => break,
                 next = inbound.message() => next,
+                () = tokio::time::sleep(context.idle_timeout) => {
+                    // The records it sent are answered first: the status ends the response
+                    // stream only after them (reply.rs).
+                    Counters::add(&context.counters.idle_streams, 1);
+                    tracing::info!(timeout = ?context.idle_timeout, "closing an idle stream");
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(tonic::Status::deadline_exceeded(format!(
+                            "no message for {:?}: the stream was closed as idle after its \
+                             records were answered; open a new one",
+                            context.idle_timeout
+                        )));
+                    break;
+                }
             };
             let request = match next {
                 Ok(Some(request)) => request,

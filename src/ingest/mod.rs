@@ -16,6 +16,7 @@
 //!   stream.
 //! - [`load`]: the load client with exact accounting.
 
+mod accept;
 mod config;
 mod inbound;
 pub mod load;

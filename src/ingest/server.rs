@@ -3,17 +3,19 @@
 //! thread, and a graceful shutdown that ends open streams through a cancellation token.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
+use crate::ingest::accept::{self, Admitted};
 use crate::ingest::config::{Exposed, ServerConfig, StoreTarget};
 use crate::ingest::oversized::OversizedLayer;
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
@@ -207,13 +209,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         None => None,
     };
     let (store, recovery) = open_store(&config).await?;
-    let incoming = TcpIncoming::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
         .map_err(|source| ServeError::Bind {
             addr: config.listen,
             source,
-        })?
-        .with_nodelay(Some(true));
-    let addr = incoming.local_addr().map_err(|source| ServeError::Bind {
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.listen,
         source,
     })?;
@@ -234,6 +236,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     };
 
     let counters = Arc::new(Counters::default());
+    let incoming = Box::pin(accept::admit(
+        listener,
+        config.max_connections,
+        Arc::clone(&counters),
+    ));
     let queue_capacity = config.queue_batches();
     let (queue, queue_stream) = bounded(queue_capacity, config.policy);
     let stats = LiveStats {
@@ -258,6 +265,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         linger: config.linger,
         shutdown: shutdown.clone(),
         counters: Arc::clone(&counters),
+        idle_timeout: config.stream_idle_timeout,
     };
     let entry: Entry = Arc::new(Mutex::new(Some(context)));
     let streams = TaskTracker::new();
@@ -290,7 +298,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
 /// The transport's settings: TLS, if asked for (its files are read now, so that a bad one stops
 /// the start rather than the first handshake).
 fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
-    let server = Server::builder();
+    let server = Server::builder()
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+        .max_concurrent_streams(Some(config.max_concurrent_streams));
     let Some(tls) = &config.tls else {
         return Ok(server);
     };
@@ -308,10 +319,13 @@ fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
     }
 }
 
+/// The accepted connections.
+type Incoming = Pin<Box<dyn Stream<Item = Result<Admitted, std::io::Error>> + Send>>;
+
 /// Where connections come from, how they are spoken to (TLS or not), and which calls get in.
 struct Listener {
     transport: Server,
-    incoming: TcpIncoming,
+    incoming: Incoming,
     /// Checked on each call of the ingest service and of reflection; health stays open.
     guard: RequireToken,
 }

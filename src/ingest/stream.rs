@@ -41,6 +41,8 @@ pub struct StreamContext {
     pub shutdown: CancellationToken,
     /// The server's counters.
     pub counters: Arc<Counters>,
+    /// A stream that sends nothing for this long is ended (after its records are answered).
+    pub idle_timeout: Duration,
 }
 
 /// Runs one stream until its inbound side ends and every record it sent is in the queue or

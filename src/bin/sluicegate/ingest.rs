@@ -146,6 +146,30 @@ pub struct ServeArgs {
     /// `authorization: Bearer <token>` with one of them. Reloaded on SIGHUP.
     #[arg(long, env = "SLUICEGATE_INGEST_TOKENS")]
     pub tokens: Option<PathBuf>,
+    /// Connections open at once at most; further clients wait until one closes.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+    /// Streams open at once on one connection at most.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_MAX_CONCURRENT_STREAMS",
+        default_value_t = 128
+    )]
+    pub max_concurrent_streams: u32,
+    /// Milliseconds a stream may send nothing before it is closed (after its records are
+    /// answered) with DEADLINE_EXCEEDED.
+    #[arg(long, env = "SLUICEGATE_INGEST_STREAM_IDLE_TIMEOUT_MS", default_value = "300000", value_parser = parse_millis)]
+    pub stream_idle_timeout_ms: Duration,
+    /// Milliseconds between HTTP/2 PINGs on a quiet connection.
+    #[arg(long, env = "SLUICEGATE_INGEST_HTTP2_KEEPALIVE_INTERVAL_MS", default_value = "30000", value_parser = parse_millis)]
+    pub http2_keepalive_interval_ms: Duration,
+    /// Milliseconds a PING may go unanswered before the connection is closed.
+    #[arg(long, env = "SLUICEGATE_INGEST_HTTP2_KEEPALIVE_TIMEOUT_MS", default_value = "20000", value_parser = parse_millis)]
+    pub http2_keepalive_timeout_ms: Duration,
     /// Milliseconds a TLS handshake may take before the connection is closed.
     #[arg(long, env = "SLUICEGATE_INGEST_TLS_HANDSHAKE_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
     pub tls_handshake_timeout_ms: Duration,
@@ -324,6 +348,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }),
         tls_handshake_timeout: args.tls_handshake_timeout_ms,
         tokens: args.tokens,
+        max_connections: args.max_connections.max(1),
+        max_concurrent_streams: args.max_concurrent_streams.max(1),
+        stream_idle_timeout: args.stream_idle_timeout_ms,
+        http2_keepalive_interval: args.http2_keepalive_interval_ms,
+        http2_keepalive_timeout: args.http2_keepalive_timeout_ms,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
