@@ -411,3 +411,70 @@ async fn sighup_reloads_the_tokens_a_revoked_token_is_refused_and_open_streams_g
     stored.sort();
     assert_eq!(stored, ["after-on-open-stream", "before", "bob"]);
 }
+
+/// CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Descriptor exhaustion: under `prlimit --nofile=64`, clients holding more connections than
+/// the server has descriptors make `accept` fail with EMFILE. The server backs off instead of
+/// spinning (its CPU stays low over the abuse window) and serves a well-behaved client once the
+/// descriptors are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_descriptor_limit_accept_backs_off_with_low_cpu_and_serving_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("prlimit");
+    command
+        .args([
+            "--nofile=64:64",
+            "--",
+            BIN,
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--metrics-listen",
+            "off",
+            "--max-connections",
+            "100000",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"));
+    let (child, addr) = listening(command).await;
+    let pid = child.id().unwrap();
+    // More than the server has descriptors, fewer than its listen backlog holds (so that every
+    // connect completes in the kernel).
+    let mut abusers = Vec::new();
+    for _ in 0..100 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        abusers.push(tokio::time::timeout(PATIENCE, connect).await.unwrap().unwrap());
+    }
+    // The abuse window: a measurement, not a synchronisation.
+    let before = cpu_time(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let burnt = cpu_time(pid) - before;
+    eprintln!("server CPU over the 2 s abuse window: {burnt:?}");
+    assert!(
+        burnt < Duration::from_millis(400),
+        "the server burnt {burnt:?} of CPU in 2 s at the descriptor limit"
+    );
+    drop(abusers);
+    let mut load_config = sluicegate::ingest::load::LoadConfig::new(addr, 200);
+    load_config.concurrency = 2;
+    load_config.batch_size = 50;
+    let report = tokio::time::timeout(PATIENCE, sluicegate::ingest::load::run(load_config))
+        .await
+        .expect("served in time")
+        .unwrap();
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    assert_eq!(report.accounting.stored, 200);
+    terminate(child).await;
+}
