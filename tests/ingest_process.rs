@@ -455,7 +455,12 @@ async fn at_the_descriptor_limit_accept_backs_off_with_low_cpu_and_serving_resum
     let mut abusers = Vec::new();
     for _ in 0..100 {
         let connect = tokio::net::TcpStream::connect(addr);
-        abusers.push(tokio::time::timeout(PATIENCE, connect).await.unwrap().unwrap());
+        abusers.push(
+            tokio::time::timeout(PATIENCE, connect)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     // The abuse window: a measurement, not a synchronisation.
     let before = cpu_time(pid);

@@ -5,89 +5,13 @@
 
 mod ingest_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use ingest_support::pki::Pki;
 use ingest_support::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::ingest_client::IngestClient;
-use sluicegate::ingest::{ClientTls, RunningServer, ServerTls};
-
-/// A CA, a server certificate for `localhost` signed by it, and PEM files for both.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertificateParams,
-    ca_key: KeyPair,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap();
-        let pki = Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_key,
-            ca,
-        };
-        let ca_pem = pki.ca.self_signed(&pki.ca_key).unwrap().pem();
-        std::fs::write(pki.path("ca.pem"), ca_pem).unwrap();
-        pki.leaf("server", &["localhost"]);
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Writes `<name>.pem` and `<name>.key`, a certificate for `names` signed by the CA.
-    fn leaf(&self, name: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
-        let key = KeyPair::generate().unwrap();
-        let issuer = Issuer::from_params(&self.ca, &self.ca_key);
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap();
-        self.write(name, &cert.pem(), &key)
-    }
-
-    /// Writes `<name>.pem` and `<name>.key`, a self-signed certificate no one trusts.
-    fn untrusted(&self, name: &str) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["intruder".to_owned()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        self.write(name, &cert.pem(), &key)
-    }
-
-    fn write(&self, name: &str, pem: &str, key: &KeyPair) -> (PathBuf, PathBuf) {
-        let (cert_path, key_path) = (
-            self.path(&format!("{name}.pem")),
-            self.path(&format!("{name}.key")),
-        );
-        std::fs::write(&cert_path, pem).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        (cert_path, key_path)
-    }
-
-    fn server_tls(&self, mutual: bool) -> ServerTls {
-        ServerTls {
-            cert: self.path("server.pem"),
-            key: self.path("server.key"),
-            client_ca: mutual.then(|| self.path("ca.pem")),
-        }
-    }
-
-    fn client_tls(&self, identity: Option<(PathBuf, PathBuf)>) -> ClientTls {
-        ClientTls {
-            ca: self.path("ca.pem"),
-            domain: Some("localhost".into()),
-            identity,
-        }
-    }
-}
+use sluicegate::ingest::{ClientTls, RunningServer};
 
 async fn tls_server(dir: &tempfile::TempDir, pki: &Pki, mutual: bool) -> RunningServer {
     let mut config = config(dir);
