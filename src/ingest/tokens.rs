@@ -135,7 +135,9 @@ impl Tokens {
         let Some(presented) = presented else {
             metrics::counter!("sluicegate_ingest_auth_refused_total", "why" => "missing")
                 .increment(1);
-            tracing::info!("refused a call without a bearer token");
+            // Per call, so debug: a client hammering without a token must not flood the log;
+            // the metric counts every refusal.
+            tracing::debug!("refused a call without a bearer token");
             return Err(Status::unauthenticated(
                 "missing `authorization: Bearer <token>`",
             ));
@@ -150,7 +152,7 @@ impl Tokens {
             None => {
                 metrics::counter!("sluicegate_ingest_auth_refused_total", "why" => "unknown")
                     .increment(1);
-                tracing::info!("refused a call with an unknown token");
+                tracing::debug!("refused a call with an unknown token");
                 Err(Status::unauthenticated("unknown token"))
             }
         }
