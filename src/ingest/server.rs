@@ -295,6 +295,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     })
 }
 
+/// What every service accepts: gzip and zstd requests, and messages up to `limit` bytes. A
+/// macro, since the generated servers share these methods but no trait.
+macro_rules! accepting {
+    ($service:expr, $limit:expr) => {
+        $service
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size($limit)
+    };
+}
+
 /// The transport's settings: TLS, if asked for (its files are read now, so that a bad one stops
 /// the start rather than the first handshake).
 fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
@@ -351,24 +362,12 @@ async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let limit = config.max_message_bytes;
-    let ingest = IngestServer::new(service)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
+    let ingest = accepting!(IngestServer::new(service), limit)
         .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let health_service = health_service
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let reflection_v1 = reflection_v1
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let reflection_v1alpha = reflection_v1alpha
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
+        .send_compressed(CompressionEncoding::Zstd);
+    let health_service = accepting!(health_service, limit);
+    let reflection_v1 = accepting!(reflection_v1, limit);
+    let reflection_v1alpha = accepting!(reflection_v1alpha, limit);
 
     let draining = {
         let shutdown = shutdown.clone();
