@@ -8,4 +8,5 @@ set -euo pipefail
 if ! command -v prlimit >/dev/null; then
     apt-get update -qq && apt-get install -y -qq util-linux
 fi
-cargo test --test ingest_tls --test ingest_process --test ingest_python --test ingest_server
+cargo test --test ingest_tls --test ingest_process --test ingest_python --test ingest_server \
+    --test ingest_flood
