@@ -2,6 +2,9 @@
 //! the embedded store and (when `nats-server` is on PATH) the JetStream store, and the server's
 //! RSS while a client pushes 10x faster than the store drains.
 //!
+//! With the `tls` feature, TLS rounds follow: ingest over TLS against the echo over TLS, with
+//! certificates generated here (`cargo bench --bench ingest -- --tls-only` runs just those).
+//!
 //! `cargo bench --bench ingest` (a bench binary, not criterion: each figure is one whole run).
 
 use std::net::SocketAddr;
@@ -67,11 +70,16 @@ impl Ingest for Echo {
 }
 
 async fn start_echo() -> SocketAddr {
+    start_echo_on(tonic::transport::Server::builder()).await
+}
+
+async fn start_echo_on(server: tonic::transport::Server) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut server = server;
     tokio::spawn(
-        tonic::transport::Server::builder()
+        server
             // The ingest server's compression settings, so that both answer alike.
             .add_service(
                 IngestServer::new(Echo)
@@ -271,10 +279,20 @@ struct Contender {
 
 impl Contender {
     async fn start(name: &'static str, tag: char, direct_io: bool) -> Self {
+        Self::start_with(name, tag, direct_io, None).await
+    }
+
+    async fn start_with(
+        name: &'static str,
+        tag: char,
+        direct_io: bool,
+        tls: Option<sluicegate::ingest::ServerTls>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             direct_io,
+            tls,
             ..ServerConfig::new(dir.path())
         };
         Contender {
@@ -288,10 +306,18 @@ impl Contender {
     }
 
     async fn round(&mut self, round: usize) -> LoadReport {
+        self.round_with(round, None).await
+    }
+
+    async fn round_with(
+        &mut self,
+        round: usize,
+        tls: Option<sluicegate::ingest::ClientTls>,
+    ) -> LoadReport {
         let prefix = format!("{}{round}", self.tag);
-        let report = load::run(load_config(self.server.local_addr(), &prefix))
-            .await
-            .unwrap();
+        let mut config = load_config(self.server.local_addr(), &prefix);
+        config.tls = tls;
+        let report = load::run(config).await.unwrap();
         line(self.name, &report);
         report
     }
@@ -331,6 +357,11 @@ impl Contender {
 async fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing and wants a quick exit.
     if !std::env::args().any(|arg| arg == "--bench") {
+        return;
+    }
+    #[cfg(feature = "tls")]
+    if std::env::args().any(|arg| arg == "--tls-only") {
+        tls_rounds().await;
         return;
     }
     let echo = start_echo().await;
@@ -398,4 +429,69 @@ async fn main() {
         );
     }
     rss_under_overload().await;
+    #[cfg(feature = "tls")]
+    tls_rounds().await;
+}
+
+// The tests' certificate helper; not every helper is used here.
+#[cfg(feature = "tls")]
+#[path = "../tests/ingest_support/pki.rs"]
+#[allow(dead_code)]
+mod pki;
+
+/// Rounds of TLS echo and TLS ingest back to back, alternating which goes first: what TLS costs
+/// the ingest server, against what it costs a server that does nothing but answer.
+#[cfg(feature = "tls")]
+const TLS_ROUNDS: usize = 5;
+
+#[cfg(feature = "tls")]
+async fn tls_rounds() {
+    let pki = pki::Pki::new();
+    let server_tls = pki.server_tls(false);
+    let identity = tonic::transport::Identity::from_pem(
+        std::fs::read(&server_tls.cert).unwrap(),
+        std::fs::read(&server_tls.key).unwrap(),
+    );
+    let echo_server = tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+        .unwrap();
+    let echo = start_echo_on(echo_server).await;
+    let mut ingest =
+        Contender::start_with("ingest over TLS", 't', true, Some(server_tls.clone())).await;
+    let client_tls = pki.client_tls(None);
+    println!(
+        "TLS rounds: {RECORDS} records of {RECORD_SIZE} B, batches of {BATCH}, {CONCURRENCY} streams"
+    );
+    let mut best_echo: Option<LoadReport> = None;
+    for round in 0..TLS_ROUNDS {
+        let echo_round = || async {
+            let mut config = load_config(echo, &format!("s{round}"));
+            config.tls = Some(client_tls.clone());
+            let report = load::run(config).await.unwrap();
+            line("echo over TLS", &report);
+            report
+        };
+        let (echo_report, report) = if round % 2 == 0 {
+            let echo_report = echo_round().await;
+            (
+                echo_report,
+                ingest.round_with(round, Some(client_tls.clone())).await,
+            )
+        } else {
+            let report = ingest.round_with(round, Some(client_tls.clone())).await;
+            (echo_round().await, report)
+        };
+        ingest.record(report, &echo_report);
+        keep_best(&mut best_echo, echo_report);
+    }
+    ingest.summary();
+    if let (Some(best), Some(best_echo)) = (&ingest.best, &best_echo) {
+        println!(
+            "best of {TLS_ROUNDS}: ingest over TLS / best echo over TLS = {:.2}x ({:.0} vs {:.0} records/s)",
+            best.records_per_second() / best_echo.records_per_second(),
+            best.records_per_second(),
+            best_echo.records_per_second()
+        );
+    }
+    ingest.stop().await;
 }

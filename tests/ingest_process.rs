@@ -268,3 +268,218 @@ async fn a_full_disk_rejects_with_reason_and_loses_no_acked_record() {
     assert_eq!(on_disk.len(), all.len());
     assert_eq!(on_disk.iter().collect::<HashSet<_>>().len(), all.len());
 }
+
+/// Safe defaults: a non-loopback address without TLS and tokens is refused before anything is
+/// bound or created, and the message says how to fix it.
+#[tokio::test]
+async fn a_non_loopback_address_is_refused_without_insecure_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = tokio::time::timeout(
+        PATIENCE,
+        Command::new(BIN)
+            .args(["ingest", "serve", "--listen", "0.0.0.0:0"])
+            .args(["--metrics-listen", "off", "--data-dir"])
+            .arg(&data)
+            .env_remove("SLUICEGATE_INGEST_INSECURE")
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing is created before the check");
+}
+
+/// Opens a stream carrying `token` and sends `ids`; the call's status if it is refused.
+async fn stream_with_token(
+    addr: SocketAddr,
+    token: &str,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<sluicegate::ingest::proto::IngestRequest>,
+        tonic::Streaming<sluicegate::ingest::proto::IngestResponse>,
+    ),
+    tonic::Status,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let inbound = IngestClient::new(channel(addr).await)
+        .ingest(request)
+        .await?
+        .into_inner();
+    Ok((tx, inbound))
+}
+
+/// Sends one record on an open stream and returns the ids acked for it.
+async fn one_record(
+    tx: &tokio::sync::mpsc::Sender<sluicegate::ingest::proto::IngestRequest>,
+    inbound: &mut tonic::Streaming<sluicegate::ingest::proto::IngestResponse>,
+    id: &str,
+) -> Vec<String> {
+    tx.send(sluicegate::ingest::proto::IngestRequest {
+        records: vec![record(id)],
+    })
+    .await
+    .unwrap();
+    loop {
+        let response = tokio::time::timeout(PATIENCE, inbound.message())
+            .await
+            .expect("an answer in time")
+            .expect("the stream stays open")
+            .expect("a message");
+        if !response.stored_ids.is_empty() || !response.rejected.is_empty() {
+            return response.stored_ids;
+        }
+    }
+}
+
+/// Tokens reloaded on SIGHUP: a revoked token is refused on new calls while a stream it opened
+/// before goes on; a token still listed keeps working; nothing refused is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tokens_a_revoked_token_is_refused_and_open_streams_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, "alice tok-a\nbob tok-b\n").unwrap();
+    let data = dir.path().join("data");
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .arg("--tokens")
+        .arg(&tokens)
+        .arg("--data-dir")
+        .arg(&data);
+    let (child, addr) = listening(command).await;
+    let (open_tx, mut open_inbound) = stream_with_token(addr, "tok-a").await.unwrap();
+    assert_eq!(
+        one_record(&open_tx, &mut open_inbound, "before").await,
+        ["before"]
+    );
+
+    std::fs::write(&tokens, "bob tok-b\n").unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The reload happens on the server's own time: poll new calls until it shows, boundedly.
+    let refused = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match stream_with_token(addr, "tok-a").await {
+                Err(status) => break status,
+                Ok((tx, _inbound)) => drop(tx),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the revocation takes effect in time");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    assert_eq!(
+        one_record(&open_tx, &mut open_inbound, "after-on-open-stream").await,
+        ["after-on-open-stream"]
+    );
+    let (bob_tx, mut bob_inbound) = stream_with_token(addr, "tok-b").await.unwrap();
+    assert_eq!(one_record(&bob_tx, &mut bob_inbound, "bob").await, ["bob"]);
+    drop((open_tx, bob_tx, open_inbound, bob_inbound));
+    terminate(child).await;
+    let mut stored = read_dir(&data)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>();
+    stored.sort();
+    assert_eq!(stored, ["after-on-open-stream", "before", "bob"]);
+}
+
+/// CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Descriptor exhaustion: under `prlimit --nofile=64`, clients holding more connections than
+/// the server has descriptors make `accept` fail with EMFILE. The server backs off instead of
+/// spinning (its CPU stays low over the abuse window) and serves a well-behaved client once the
+/// descriptors are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_descriptor_limit_accept_backs_off_with_low_cpu_and_serving_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new("prlimit");
+    command
+        .args([
+            "--nofile=64:64",
+            "--",
+            BIN,
+            "ingest",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--metrics-listen",
+            "off",
+            "--max-connections",
+            "100000",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"));
+    let (child, addr) = listening(command).await;
+    let pid = child.id().unwrap();
+    // More than the server has descriptors, fewer than its listen backlog holds (so that every
+    // connect completes in the kernel).
+    let mut abusers = Vec::new();
+    for _ in 0..100 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        abusers.push(
+            tokio::time::timeout(PATIENCE, connect)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    // The abuse window: a measurement, not a synchronisation.
+    let before = cpu_time(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let burnt = cpu_time(pid) - before;
+    eprintln!("server CPU over the 2 s abuse window: {burnt:?}");
+    assert!(
+        burnt < Duration::from_millis(400),
+        "the server burnt {burnt:?} of CPU in 2 s at the descriptor limit"
+    );
+    drop(abusers);
+    let mut load_config = sluicegate::ingest::load::LoadConfig::new(addr, 200);
+    load_config.concurrency = 2;
+    load_config.batch_size = 50;
+    let report = tokio::time::timeout(PATIENCE, sluicegate::ingest::load::run(load_config))
+        .await
+        .expect("served in time")
+        .unwrap();
+    assert!(report.accounting.is_exact(), "{}", report.render());
+    assert_eq!(report.accounting.stored, 200);
+    terminate(child).await;
+}

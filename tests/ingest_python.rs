@@ -43,9 +43,30 @@ fn python() -> PathBuf {
     python
 }
 
+/// TLS and a token for the Python client: the server's settings and the client's environment.
+struct Secured {
+    tls: sluicegate::ingest::ServerTls,
+    tokens: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
 async fn run_python_client(store_delay: Duration, prefix_check: &str) {
+    run_python_client_with(store_delay, prefix_check, None).await;
+}
+
+async fn run_python_client_with(
+    store_delay: Duration,
+    prefix_check: &str,
+    secured: Option<Secured>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&dir);
+    let mut env = Vec::new();
+    if let Some(secured) = secured {
+        config.tls = Some(secured.tls);
+        config.tokens = Some(secured.tokens);
+        env = secured.env;
+    }
     config.store_delay = store_delay;
     config.capacity = 256;
     config.batch_records = 64;
@@ -61,6 +82,7 @@ async fn run_python_client(store_delay: Duration, prefix_check: &str) {
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)
             .args([script, proto, &addr, "3000", "100"])
+            .envs(env)
             .output()
             .expect("the python client runs")
     })
@@ -87,4 +109,23 @@ async fn run_python_client(store_delay: Duration, prefix_check: &str) {
 async fn a_python_grpcio_client_streams_batches_and_every_record_is_acked_once() {
     run_python_client(Duration::ZERO, "fast store").await;
     run_python_client(Duration::from_millis(5), "slowed store").await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_grpcio_client_streams_over_tls_with_a_token() {
+    let pki = ingest_support::pki::Pki::new();
+    let tokens = pki.path("tokens.txt");
+    std::fs::write(&tokens, "python py-s3cret\n").unwrap();
+    let env = vec![
+        ("INGEST_TLS_CA", pki.path("ca.pem").display().to_string()),
+        ("INGEST_TLS_DOMAIN", "localhost".to_owned()),
+        ("INGEST_TOKEN", "py-s3cret".to_owned()),
+    ];
+    let secured = Secured {
+        tls: pki.server_tls(false),
+        tokens,
+        env,
+    };
+    run_python_client_with(Duration::ZERO, "TLS and token", Some(secured)).await;
 }

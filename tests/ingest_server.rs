@@ -103,7 +103,8 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
     config.batch_records = batch;
     config.group_batches = 1;
     config.store_delay = Duration::from_millis(5);
-    config.credit_window = 4096;
+    // Three batches per stream in flight: more than the queue holds, so the queue pushes back.
+    config.credit_window = 3 * batch;
     let server = start(config.clone()).await;
     let mut load_config = LoadConfig::new(server.local_addr(), 1200);
     load_config.batch_size = batch;
@@ -111,7 +112,8 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
     load_config.record_size = 64;
     let mut run = std::pin::pin!(load::run(load_config));
     // Observe, while the load runs, how many records the server has read off the wire and not
-    // answered yet: a client with 4096 credits would push all 1200 if nothing throttled it.
+    // answered yet. The server keeps reading whatever the queue does (h2's flood guard punishes
+    // a server that stops), so what bounds it is the credit window of each stream.
     let mut held_max = 0;
     let mut ticks = tokio::time::interval(Duration::from_millis(2));
     let report = loop {
@@ -133,9 +135,7 @@ async fn a_slow_store_throttles_the_client_and_the_queue_stays_within_capacity()
     );
     assert!(stats.queue_high_water <= stats.queue_capacity, "{stats:?}");
     assert!(stats.queue_capacity as usize * batch <= config.capacity);
-    // Queue + per stream (a batch forming, one waiting to enter the queue, one request read)
-    // + the writer's groups (one being written, one waiting for its sync, one being answered).
-    let bound = (config.capacity + streams * 3 * batch + 3 * batch) as u64;
+    let bound = (streams * config.credit_window) as u64;
     assert!(
         held_max <= bound,
         "held {held_max} > {bound}: the server read ahead"
@@ -478,4 +478,119 @@ async fn gzip_and_zstd_requests_are_accepted() {
     }
     server.shutdown();
     assert!(server.wait().await.unwrap().drained);
+}
+
+/// A client that ignores its credits and floods one-record messages at a slow store: h2's flood
+/// guard (GOAWAY ENHANCE_YOUR_CALM) must not end the connection, because the server keeps
+/// reading. Every record is answered exactly once, stored or `REASON_NO_CREDIT`, and the same
+/// stream then stores a record sent within credit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_beyond_the_credit_window_are_rejected_with_no_credit_and_the_stream_survives() {
+    const FLOOD: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.credit_window = 64;
+    config.batch_records = 16;
+    config.store_delay = Duration::from_millis(5);
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    assert_eq!(stream.granted, 64);
+    let sent = ids("flood", 0..FLOOD);
+    let flooder = {
+        let tx = stream.tx.clone().expect("open");
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            for id in sent {
+                let request = sluicegate::ingest::proto::IngestRequest {
+                    records: vec![record(&id)],
+                };
+                tx.send(request)
+                    .await
+                    .expect("the request stream stays open");
+            }
+        })
+    };
+    let answers = stream.answers(FLOOD).await;
+    tokio::time::timeout(PATIENCE, flooder)
+        .await
+        .expect("the flood is sent in time")
+        .expect("the flooder does not panic");
+    assert!(
+        answers.end.is_none(),
+        "the stream is still open: {:?}",
+        answers.end
+    );
+    let no_credit: Vec<&str> = answers
+        .rejected
+        .iter()
+        .inspect(|rejection| assert_eq!(rejection.reason, Reason::NoCredit as i32))
+        .map(|rejection| rejection.id.as_str())
+        .collect();
+    let mut answered: Vec<&str> = answers.stored.iter().map(String::as_str).collect();
+    answered.extend(&no_credit);
+    assert_eq!(answered.len(), FLOOD, "every record is answered");
+    assert!(
+        copies(
+            &answered
+                .iter()
+                .map(|id| (*id).to_owned())
+                .collect::<Vec<_>>()
+        )
+        .values()
+        .all(|&count| count == 1),
+        "each exactly once"
+    );
+    assert!(
+        !answers.stored.is_empty() && !no_credit.is_empty(),
+        "{} stored, {} over credit: both happen",
+        answers.stored.len(),
+        no_credit.len()
+    );
+
+    // Same stream, same connection: a record within credit is stored.
+    stream.send_ids(&["after-the-flood".to_owned()]).await;
+    let after = stream.answers(1).await;
+    assert_eq!(after.stored, ["after-the-flood"], "{after:?}");
+    stream.close();
+    assert!(stream.until_end().await.ended_cleanly());
+
+    let stats = server.stats();
+    assert_eq!(stats.no_credit, no_credit.len() as u64);
+    assert_eq!(stats.overrun_streams, 1);
+    assert_eq!(stats.received, FLOOD as u64 + 1);
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    let mut expected: HashSet<String> = answers.stored.iter().cloned().collect();
+    expected.insert("after-the-flood".into());
+    let in_store: HashSet<String> = stored_ids(dir.path()).into_iter().collect();
+    assert_eq!(
+        in_store, expected,
+        "the store holds exactly the records acked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_is_closed_with_deadline_exceeded_after_its_records_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.stream_idle_timeout = Duration::from_millis(300);
+    let server = start(config).await;
+    let mut client = IngestClient::new(channel(server.local_addr()).await);
+    let mut stream = RawStream::open(&mut client).await;
+    let sent = ids("idle", 0..3);
+    stream.send_ids(&sent).await;
+    // The client keeps its side open and sends nothing more.
+    let answers = stream.until_end().await;
+    assert_eq!(answers.stored, sent, "answered before the stream ends");
+    let status = match answers.end {
+        Some(Err(status)) => status,
+        other => panic!("expected DEADLINE_EXCEEDED, got {other:?}"),
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("idle"), "{status:?}");
+    assert_eq!(server.stats().idle_streams, 1);
+    server.shutdown();
+    assert!(server.wait().await.unwrap().drained);
+    assert_eq!(stored_ids(dir.path()), sent);
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 #[cfg(feature = "nats")]
 use crate::ingest::store::JetStreamConfig;
 use crate::ingest::store::StoreError;
+use crate::ingest::tls::ServerTls;
 use crate::sinks::OverflowPolicy;
 
 /// Everything [`start`](super::server::start) needs. [`ServerConfig::new`] gives the defaults
@@ -49,6 +50,28 @@ pub struct ServerConfig {
     pub store_delay: Duration,
     /// Where to serve Prometheus `/metrics` over HTTP, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve a non-loopback `listen` address without TLS and token authentication. Off by
+    /// default: [`start`](super::server::start) refuses such an address, since anyone who
+    /// reaches it could write records.
+    pub insecure: bool,
+    /// Serve gRPC over TLS (needs the `tls` feature).
+    pub tls: Option<ServerTls>,
+    /// How long a TLS handshake may take before the connection is closed.
+    pub tls_handshake_timeout: Duration,
+    /// A file of `name token` lines: calls of the ingest service and of reflection must carry
+    /// `authorization: Bearer <token>` with one of them (health stays open).
+    pub tokens: Option<PathBuf>,
+    /// Connections open at once at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// Streams open at once on one connection at most (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// A stream that sends nothing for this long is ended with `DEADLINE_EXCEEDED` once its
+    /// records are answered.
+    pub stream_idle_timeout: Duration,
+    /// How often an HTTP/2 PING checks that a quiet connection's peer is still there.
+    pub http2_keepalive_interval: Duration,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub http2_keepalive_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -71,7 +94,31 @@ impl ServerConfig {
             direct_io: true,
             store_delay: Duration::ZERO,
             metrics_listen: None,
+            insecure: false,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
+            tokens: None,
+            max_connections: 1024,
+            max_concurrent_streams: 128,
+            stream_idle_timeout: Duration::from_secs(300),
+            http2_keepalive_interval: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(20),
         }
+    }
+
+    /// Refuses to expose a server without TLS and tokens beyond this machine: `listen` must be a
+    /// loopback address unless both [`tls`](Self::tls) and [`tokens`](Self::tokens) are set,
+    /// or [`insecure`](Self::insecure) is.
+    ///
+    /// # Errors
+    ///
+    /// [`Exposed`] naming the address and how to fix it.
+    pub fn check_exposure(&self) -> Result<(), Exposed> {
+        let protected = self.tls.is_some() && self.tokens.is_some();
+        if self.listen.ip().is_loopback() || protected || self.insecure {
+            return Ok(());
+        }
+        Err(Exposed { addr: self.listen })
     }
 
     /// Batches the queue in front of the store holds: `capacity / batch_records`, at least 1,
@@ -79,6 +126,21 @@ impl ServerConfig {
     pub fn queue_batches(&self) -> usize {
         (self.capacity / self.batch_records.max(1)).max(1)
     }
+}
+
+/// A non-loopback address without TLS and token authentication, and no `insecure` to say that is
+/// meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to listen on {addr} without TLS and token authentication: anyone who reaches it \
+     could write records. Give --tls-cert, --tls-key and --tokens (a file of `name token` lines), \
+     listen on a loopback address (--listen 127.0.0.1:{port}), or pass --insecure \
+     (SLUICEGATE_INGEST_INSECURE=true) to serve it without them anyway",
+    port = addr.port()
+)]
+pub struct Exposed {
+    /// The address refused.
+    pub addr: SocketAddr,
 }
 
 /// Which store the writer writes through (`--store`).
@@ -131,6 +193,34 @@ impl StoreTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_served_without_insecure() {
+        let mut config = ServerConfig::new("/nonexistent");
+        for loopback in ["127.0.0.1:50051", "127.8.0.1:1", "[::1]:50051"] {
+            config.listen = loopback.parse().unwrap();
+            assert_eq!(config.check_exposure(), Ok(()), "{loopback}");
+        }
+        for exposed in ["0.0.0.0:50051", "192.168.1.2:50051", "[::]:50051"] {
+            config.listen = exposed.parse().unwrap();
+            let refused = config.check_exposure().unwrap_err();
+            assert_eq!(refused.addr, config.listen);
+            let message = refused.to_string();
+            assert!(message.contains("--insecure"), "{message}");
+            assert!(message.contains("--listen 127.0.0.1:50051"), "{message}");
+        }
+        config.tls = Some(ServerTls {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: None,
+        });
+        assert!(config.check_exposure().is_err(), "TLS alone is not enough");
+        config.tokens = Some("tokens.txt".into());
+        assert_eq!(config.check_exposure(), Ok(()), "TLS and tokens");
+        config.tls = None;
+        config.insecure = true;
+        assert_eq!(config.check_exposure(), Ok(()));
+    }
 
     #[test]
     fn store_specifications_parse() {

@@ -16,7 +16,9 @@
 //!   stream.
 //! - [`load`]: the load client with exact accounting.
 
+mod accept;
 mod config;
+mod inbound;
 pub mod load;
 mod oversized;
 #[cfg(feature = "metrics")]
@@ -28,9 +30,11 @@ mod service;
 mod stats;
 mod store;
 mod stream;
+mod tls;
+mod tokens;
 mod writer;
 
-pub use config::{ServerConfig, StoreTarget};
+pub use config::{Exposed, ServerConfig, StoreTarget};
 pub use server::{DrainReport, RunningServer, SERVICE_NAME, ServeError, start};
 pub use stats::IngestStats;
 pub use store::{
@@ -38,6 +42,8 @@ pub use store::{
 };
 #[cfg(feature = "nats")]
 pub use store::{JetStreamConfig, read_stream};
+pub use tls::{ClientTls, ServerTls, TlsError};
+pub use tokens::{TokenError, Tokens};
 
 /// What `sluicegate::internals` exposes of the ingest server.
 #[cfg(feature = "unstable-internals")]

@@ -84,6 +84,11 @@ impl Answer {
     pub fn len(&self) -> usize {
         self.response.stored_ids.len() + self.response.rejected.len()
     }
+
+    /// True if it answers nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Replies {
@@ -91,6 +96,16 @@ impl Replies {
     /// gone; the caller has nothing better to do then (a stored record stays stored, and a retry
     /// is acked again from the dedup window).
     pub fn send(&self, answer: Answer) -> bool {
+        self.send_returning(answer, true)
+    }
+
+    /// Sends `answer` for records that held no credit (sent beyond the window): it grants
+    /// nothing, or an overrunning client would be rewarded with a larger window.
+    pub fn send_uncredited(&self, answer: Answer) -> bool {
+        self.send_returning(answer, false)
+    }
+
+    fn send_returning(&self, answer: Answer, credited: bool) -> bool {
         let Answer {
             mut response,
             spent,
@@ -99,12 +114,13 @@ impl Replies {
         if answered == 0 {
             return true;
         }
-        response.credits = u32::try_from(answered).unwrap_or(u32::MAX);
+        let returns = if credited { answered } else { 0 };
+        response.credits = u32::try_from(returns).unwrap_or(u32::MAX);
         self.tx
             .send(Outbound {
                 response,
                 spent,
-                returns: answered,
+                returns,
             })
             .is_ok()
     }
@@ -129,8 +145,20 @@ impl Replies {
 /// A status to end the response stream with once every record is answered.
 pub type Failure = Arc<Mutex<Option<Status>>>;
 
-/// Opens the way back for a new stream: the [`Replies`], the response stream for tonic, the
-/// stream's credit window, and the slot for a final error status.
+/// The pipeline's side of the way back to one client.
+#[derive(Debug)]
+pub struct WayBack {
+    /// Where answers go.
+    pub replies: Replies,
+    /// The stream's credit window: one permit per record in flight, returned when its answer
+    /// leaves.
+    pub credits: Arc<Semaphore>,
+    /// The status to end the response stream with, if the inbound side failed.
+    pub failure: Failure,
+}
+
+/// Opens the way back for a new stream: the pipeline's side ([`WayBack`]) and the response
+/// stream for tonic.
 ///
 /// `token` is held until the response stream ends (or tonic drops it because the client left),
 /// so that a graceful drain can wait for every answer to leave.
@@ -138,10 +166,8 @@ pub fn open(
     window: usize,
     token: TaskTrackerToken,
 ) -> (
-    Replies,
+    WayBack,
     impl Stream<Item = Result<IngestResponse, Status>> + Send + 'static,
-    Arc<Semaphore>,
-    Failure,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
     let credits = Arc::new(Semaphore::new(window));
@@ -178,5 +204,10 @@ pub fn open(
             }
         }
     };
-    (Replies { tx }, responses, credits, failure)
+    let way_back = WayBack {
+        replies: Replies { tx },
+        credits,
+        failure,
+    };
+    (way_back, responses)
 }

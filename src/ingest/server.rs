@@ -3,17 +3,20 @@
 //! thread, and a graceful shutdown that ends open streams through a cancellation token.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
-use crate::ingest::config::{ServerConfig, StoreTarget};
+use crate::ingest::accept::{self, Admitted};
+use crate::ingest::config::{Exposed, ServerConfig, StoreTarget};
 use crate::ingest::oversized::OversizedLayer;
 use crate::ingest::proto::FILE_DESCRIPTOR_SET;
 use crate::ingest::proto::ingest_server::IngestServer;
@@ -24,6 +27,8 @@ use crate::ingest::stats::{Counters, IngestStats};
 use crate::ingest::store::JetStreamStore;
 use crate::ingest::store::{RecordStore, Recovery, Store, StoreError, StoreOptions};
 use crate::ingest::stream::StreamContext;
+use crate::ingest::tls::TlsError;
+use crate::ingest::tokens::{RequireToken, TokenError, Tokens};
 use crate::ingest::writer::{self, WriterOptions};
 use crate::sinks::{SinkObserver, bounded};
 
@@ -33,6 +38,15 @@ pub const SERVICE_NAME: &str = "sluicegate.ingest.v1.Ingest";
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The address would expose an unauthenticated server (see [`ServerConfig::insecure`]).
+    #[error(transparent)]
+    Exposed(#[from] Exposed),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The token file could not be loaded.
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
@@ -76,6 +90,7 @@ pub struct RunningServer {
     recovery: Recovery,
     shutdown: CancellationToken,
     stats: LiveStats,
+    tokens: Option<Arc<Tokens>>,
     task: JoinHandle<Result<DrainReport, ServeError>>,
 }
 
@@ -118,6 +133,12 @@ impl RunningServer {
     /// taken, open streams stop reading, and what they sent is stored and acked.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// The bearer tokens the server checks, if it checks any: [`Tokens::reload`] swaps them
+    /// without touching open streams (the binary calls it on SIGHUP).
+    pub fn tokens(&self) -> Option<Arc<Tokens>> {
+        self.tokens.clone()
     }
 
     /// A token that starts the graceful shutdown when cancelled.
@@ -177,16 +198,24 @@ async fn open_store(config: &ServerConfig) -> Result<(Box<dyn RecordStore>, Reco
 ///
 /// # Errors
 ///
-/// The store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
+/// The address is not loopback and nothing says exposing it is meant ([`ServeError::Exposed`]),
+/// the store cannot be opened, the socket cannot be bound, or the metrics exporter cannot start.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
+    // Before anything is created or bound.
+    config.check_exposure()?;
+    let transport = transport(&config)?;
+    let tokens = match &config.tokens {
+        Some(path) => Some(Arc::new(Tokens::load(path)?)),
+        None => None,
+    };
     let (store, recovery) = open_store(&config).await?;
-    let incoming = TcpIncoming::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
         .map_err(|source| ServeError::Bind {
             addr: config.listen,
             source,
-        })?
-        .with_nodelay(Some(true));
-    let addr = incoming.local_addr().map_err(|source| ServeError::Bind {
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: config.listen,
         source,
     })?;
@@ -207,6 +236,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
     };
 
     let counters = Arc::new(Counters::default());
+    let incoming = Box::pin(accept::admit(
+        listener,
+        config.max_connections,
+        Arc::clone(&counters),
+    ));
     let queue_capacity = config.queue_batches();
     let (queue, queue_stream) = bounded(queue_capacity, config.policy);
     let stats = LiveStats {
@@ -231,13 +265,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         linger: config.linger,
         shutdown: shutdown.clone(),
         counters: Arc::clone(&counters),
+        idle_timeout: config.stream_idle_timeout,
     };
     let entry: Entry = Arc::new(Mutex::new(Some(context)));
     let streams = TaskTracker::new();
     let service = IngestService::new(Arc::clone(&entry), streams.clone(), config.credit_window);
     let task = tokio::spawn(serve(
         config,
-        incoming,
+        Listener {
+            transport,
+            incoming,
+            guard: RequireToken(tokens.clone()),
+        },
         service,
         Drain { entry, streams },
         writer,
@@ -251,13 +290,60 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServeError> {
         recovery,
         shutdown,
         stats,
+        tokens,
         task,
     })
 }
 
+/// What every service accepts: gzip and zstd requests, and messages up to `limit` bytes. A
+/// macro, since the generated servers share these methods but no trait.
+macro_rules! accepting {
+    ($service:expr, $limit:expr) => {
+        $service
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size($limit)
+    };
+}
+
+/// The transport's settings: TLS, if asked for (its files are read now, so that a bad one stops
+/// the start rather than the first handshake).
+fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
+    let server = Server::builder()
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+        .max_concurrent_streams(Some(config.max_concurrent_streams));
+    let Some(tls) = &config.tls else {
+        return Ok(server);
+    };
+    #[cfg(feature = "tls")]
+    {
+        let tls = tls.load(config.tls_handshake_timeout)?;
+        server
+            .tls_config(tls)
+            .map_err(|error| TlsError::Config(error.to_string()).into())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (tls, server);
+        Err(TlsError::Unsupported.into())
+    }
+}
+
+/// The accepted connections.
+type Incoming = Pin<Box<dyn Stream<Item = Result<Admitted, std::io::Error>> + Send>>;
+
+/// Where connections come from, how they are spoken to (TLS or not), and which calls get in.
+struct Listener {
+    transport: Server,
+    incoming: Incoming,
+    /// Checked on each call of the ingest service and of reflection; health stays open.
+    guard: RequireToken,
+}
+
 async fn serve(
     config: ServerConfig,
-    incoming: TcpIncoming,
+    listener: Listener,
     service: IngestService,
     drain: Drain,
     writer: JoinHandle<Box<dyn RecordStore>>,
@@ -276,24 +362,12 @@ async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let limit = config.max_message_bytes;
-    let ingest = IngestServer::new(service)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
+    let ingest = accepting!(IngestServer::new(service), limit)
         .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let health_service = health_service
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let reflection_v1 = reflection_v1
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    let reflection_v1alpha = reflection_v1alpha
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
+        .send_compressed(CompressionEncoding::Zstd);
+    let health_service = accepting!(health_service, limit);
+    let reflection_v1 = accepting!(reflection_v1, limit);
+    let reflection_v1alpha = accepting!(reflection_v1alpha, limit);
 
     let draining = {
         let shutdown = shutdown.clone();
@@ -313,12 +387,17 @@ async fn serve(
     // serve_with_shutdown stops accepting when `draining` completes, then waits for every
     // connection to finish. Open bidi streams finish because the same token ends their inbound
     // side in `stream::run`; their responses end once the writer has answered everything.
-    let serving = Server::builder()
+    let Listener {
+        transport,
+        incoming,
+        guard,
+    } = listener;
+    let serving = transport
         .layer(OversizedLayer)
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ingest)
+        .add_service(InterceptedService::new(reflection_v1, guard.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, guard.clone()))
+        .add_service(InterceptedService::new(ingest, guard))
         .serve_with_incoming_shutdown(incoming, draining);
     let mut serving = Box::pin(serving);
     let mut served = false;

@@ -57,16 +57,9 @@ impl Ingest for IngestService {
         let Some(context) = context else {
             return Err(Status::unavailable("the server is shutting down"));
         };
-        let (replies, responses, credits, failure) =
-            reply::open(self.credit_window, self.streams.token());
-        self.streams.spawn(stream::run(
-            request.into_inner(),
-            context,
-            replies,
-            credits,
-            self.credit_window,
-            failure,
-        ));
+        let (way_back, responses) = reply::open(self.credit_window, self.streams.token());
+        self.streams
+            .spawn(stream::run(request.into_inner(), context, way_back));
         Ok(Response::new(Box::pin(responses)))
     }
 }

@@ -16,6 +16,18 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Records rejected, for any reason.
     pub rejected: AtomicU64,
+    /// Of those, records sent beyond the stream's credit window (`REASON_NO_CREDIT`).
+    pub no_credit: AtomicU64,
+    /// Streams that sent records beyond their credit window.
+    pub overrun_streams: AtomicU64,
+    /// Streams ended for sending nothing for the idle timeout.
+    pub idle_streams: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+    /// Times the accept loop waited at the connection limit.
+    pub connection_limit_waits: AtomicU64,
+    /// Failed accepts (each followed by a back-off).
+    pub accept_errors: AtomicU64,
     /// Streams open now.
     pub streams: AtomicU64,
     /// The most batches ever seen queued in front of the store.
@@ -48,6 +60,18 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// Records rejected.
     pub rejected: u64,
+    /// Of those, records sent beyond their stream's credit window.
+    pub no_credit: u64,
+    /// Streams that sent records beyond their credit window.
+    pub overrun_streams: u64,
+    /// Streams ended for sending nothing for the idle timeout.
+    pub idle_streams: u64,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Times the accept loop waited at the connection limit.
+    pub connection_limit_waits: u64,
+    /// Failed accepts (each followed by a back-off).
+    pub accept_errors: u64,
     /// Streams open now.
     pub streams: u64,
     /// Store writes (one `fdatasync` each).
@@ -65,6 +89,12 @@ impl IngestStats {
             stored: load(&counters.stored),
             duplicates: load(&counters.duplicates),
             rejected: load(&counters.rejected),
+            no_credit: load(&counters.no_credit),
+            overrun_streams: load(&counters.overrun_streams),
+            idle_streams: load(&counters.idle_streams),
+            connections_open: load(&counters.connections_open),
+            connection_limit_waits: load(&counters.connection_limit_waits),
+            accept_errors: load(&counters.accept_errors),
             streams: load(&counters.streams),
             store_writes: load(&counters.store_writes),
         }
@@ -97,6 +127,20 @@ impl IngestStats {
             ("sluicegate_ingest_records_duplicate_total", self.duplicates),
             ("sluicegate_ingest_records_rejected_total", self.rejected),
             ("sluicegate_ingest_store_writes_total", self.store_writes),
+            ("sluicegate_ingest_records_no_credit_total", self.no_credit),
+            (
+                "sluicegate_ingest_streams_idle_closed_total",
+                self.idle_streams,
+            ),
+            (
+                "sluicegate_ingest_connection_limit_waits_total",
+                self.connection_limit_waits,
+            ),
+            ("sluicegate_ingest_accept_errors_total", self.accept_errors),
+            (
+                "sluicegate_ingest_streams_overrun_total",
+                self.overrun_streams,
+            ),
         ] {
             metrics::counter!(name).absolute(value);
         }
@@ -104,5 +148,6 @@ impl IngestStats {
         metrics::gauge!("sluicegate_ingest_queue_capacity").set(self.queue_capacity as f64);
         metrics::gauge!("sluicegate_ingest_queue_blocked_seconds").set(queue.blocked.as_secs_f64());
         metrics::gauge!("sluicegate_ingest_streams_open").set(self.streams as f64);
+        metrics::gauge!("sluicegate_ingest_connections_open").set(self.connections_open as f64);
     }
 }

@@ -1,31 +1,32 @@
 //! One client stream through the pipeline:
 //!
 //! ```text
-//! inbound requests --(credit window, validation)--> records --batch(size, linger)-->
+//! inbound requests --(inbound.rs: credit window, validation)--> records --batch(size, linger)-->
 //!     fan_out([queue in front of the store])  --reports--> rejections for what was not queued
 //! ```
 //!
-//! Under `Block` a full queue stalls the fan-out, which stops polling the batcher, which stops
-//! reading the inbound stream: HTTP/2 flow control then slows the client. Under the other
+//! Under `Block` a full queue stalls the fan-out, and with it the batcher; the reader keeps
+//! reading, but what it hands on is bounded by the stream's credits, which come back only as
+//! records are answered: a client keeping to its credits is slowed down to the store's pace,
+//! and one that does not has the excess answered with `REASON_NO_CREDIT`. Under the other
 //! policies every batch the queue refuses (or evicts) is answered as rejected, with its reason.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
-use tokio::sync::Semaphore;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
-use crate::ingest::proto::{IngestRequest, Reason, Record};
-use crate::ingest::reply::{Answer, Failure, PendingBatch, Replies};
+use crate::ingest::inbound::Reader;
+use crate::ingest::proto::{IngestRequest, Reason};
+use crate::ingest::reply::{PendingBatch, Replies, WayBack};
 use crate::ingest::stats::Counters;
 use crate::pipeline::PipelineExt;
 use crate::sinks::{Emission, SinkHandle};
-
-/// The longest id accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 256;
 
 /// What every stream shares.
 #[derive(Debug, Clone)]
@@ -40,102 +41,58 @@ pub struct StreamContext {
     pub shutdown: CancellationToken,
     /// The server's counters.
     pub counters: Arc<Counters>,
-}
-
-/// Why a record cannot be taken, if it cannot.
-pub fn validate(record: &Record) -> Result<(), String> {
-    if record.id.is_empty() {
-        return Err("empty id".into());
-    }
-    if record.id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "id of {} bytes, more than {MAX_ID_BYTES}",
-            record.id.len()
-        ));
-    }
-    Ok(())
-}
-
-/// The records of the inbound stream, taken within the credit window, validated (invalid ones
-/// are answered at once), until the client ends its side, fails, or the server shuts down.
-fn records(
-    mut inbound: Streaming<IngestRequest>,
-    context: StreamContext,
-    replies: Replies,
-    credits: Arc<Semaphore>,
-    window: usize,
-    failure: Failure,
-) -> impl Stream<Item = Record> + Send + 'static {
-    async_stream::stream! {
-        loop {
-            let next = tokio::select! {
-                biased;
-                () = context.shutdown.cancelled() => break,
-                next = inbound.message() => next,
-            };
-            let request = match next {
-                Ok(Some(request)) => request,
-                Ok(None) => break,
-                Err(status) => {
-                    tracing::debug!(%status, "inbound stream failed");
-                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
-                    break;
-                }
-            };
-            Counters::add(&context.counters.received, request.records.len());
-            let mut left = request.records.len();
-            let mut records = request.records.into_iter();
-            while left > 0 {
-                // Every record holds one credit until its answer leaves for the client. A
-                // request larger than the window goes through in window-sized parts.
-                let take = left.min(window);
-                let Ok(permit) = credits.acquire_many(take as u32).await else {
-                    return;
-                };
-                permit.forget();
-                left -= take;
-                let mut invalid = Answer::default();
-                for record in records.by_ref().take(take) {
-                    match validate(&record) {
-                        Ok(()) => yield record,
-                        Err(detail) => invalid.rejected(record.id, Reason::Invalid, detail),
-                    }
-                }
-                Counters::add(&context.counters.rejected, invalid.len());
-                if !replies.send(invalid) {
-                    return;
-                }
-            }
-        }
-    }
+    /// A stream that sends nothing for this long is ended (after its records are answered).
+    pub idle_timeout: Duration,
 }
 
 /// Runs one stream until its inbound side ends and every record it sent is in the queue or
 /// answered. The response stream ends once the store writer has answered the rest.
-pub async fn run(
-    inbound: Streaming<IngestRequest>,
-    context: StreamContext,
-    replies: Replies,
-    credits: Arc<Semaphore>,
-    window: usize,
-    failure: Failure,
-) {
+///
+/// The reader and the pipeline run side by side in this task: the reader keeps reading while
+/// the pipeline waits on a full queue (see `inbound.rs` for why).
+pub async fn run(inbound: Streaming<IngestRequest>, context: StreamContext, way_back: WayBack) {
     context.counters.streams.fetch_add(1, Ordering::Relaxed);
     let counters = Arc::clone(&context.counters);
     let (batch_records, linger) = (context.batch_records, context.linger);
     let queue = context.queue.clone();
+    let WayBack {
+        replies,
+        credits,
+        failure,
+    } = way_back;
+    // Unbounded, but never holds more than the credit window: the reader hands on only records
+    // that hold a credit.
+    let (taken, records) = mpsc::unbounded_channel();
+    let reader = Reader {
+        inbound,
+        context,
+        replies: replies.clone(),
+        credits,
+        failure,
+    };
     let batches = {
-        let invalid_replies = replies.clone();
-        records(inbound, context, invalid_replies, credits, window, failure)
+        UnboundedReceiverStream::new(records)
             .batch(batch_records, linger)
             .map(move |records| PendingBatch {
                 records,
                 replies: replies.clone(),
             })
     };
-    let mut reports = std::pin::pin!(batches.fan_out(vec![queue]));
-    while let Some(report) = reports.next().await {
-        for outcome in report.outcomes {
+    let pipeline = async move {
+        let mut reports = std::pin::pin!(batches.fan_out(vec![queue]));
+        while let Some(report) = reports.next().await {
+            answer_refused(report.outcomes, &counters);
+        }
+        counters
+    };
+    let ((), counters) = tokio::join!(reader.run(taken), pipeline);
+    counters.streams.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Answers every batch the queue did not take, with the reason it gives.
+fn answer_refused(outcomes: Vec<Emission<PendingBatch>>, counters: &Counters) {
+    {
+        for outcome in outcomes {
             let (batch, reason, detail) = match outcome {
                 Emission::Queued => continue,
                 Emission::Evicted(oldest) => (
@@ -153,5 +110,4 @@ pub async fn run(
             Replies::reject_all(batch, reason, detail);
         }
     }
-    counters.streams.fetch_sub(1, Ordering::Relaxed);
 }

@@ -313,8 +313,10 @@ mod tests {
         let (mut store, _) = Store::open(dir.path(), StoreOptions::default()).unwrap();
         store.append(&[&record("old")]).unwrap();
         let tracker = tokio_util::task::TaskTracker::new();
-        let (one, responses_one, _, _) = reply::open(16, tracker.token());
-        let (two, responses_two, _, _) = reply::open(16, tracker.token());
+        let (one, responses_one) = reply::open(16, tracker.token());
+        let one = one.replies;
+        let (two, responses_two) = reply::open(16, tracker.token());
+        let two = two.replies;
         let batch = |replies: &Replies, ids: &[&str]| PendingBatch {
             records: ids.iter().map(|id| record(id)).collect(),
             replies: replies.clone(),
@@ -402,7 +404,8 @@ mod tests {
             written: Vec::new(),
         };
         let tracker = tokio_util::task::TaskTracker::new();
-        let (replies, responses, _, _) = reply::open(16, tracker.token());
+        let (way_back, responses) = reply::open(16, tracker.token());
+        let replies = way_back.replies;
         let batch = |ids: &[&str]| PendingBatch {
             records: ids.iter().map(|id| record(id)).collect(),
             replies: replies.clone(),

@@ -13,7 +13,8 @@ use tonic::codec::CompressionEncoding;
 use sluicegate::ingest::load::{self, LoadConfig};
 use sluicegate::ingest::proto::Record;
 use sluicegate::ingest::{
-    Lost, ServerConfig, StoreError, StoreTarget, read_dir, repair_dir, start,
+    ClientTls, Lost, ServerConfig, ServerTls, StoreError, StoreTarget, Tokens, read_dir,
+    repair_dir, start,
 };
 use sluicegate::sinks::OverflowPolicy;
 
@@ -21,7 +22,8 @@ use sluicegate::sinks::OverflowPolicy;
 #[derive(clap::Subcommand, Debug)]
 pub enum IngestCommand {
     /// Run the ingest server until SIGINT or SIGTERM, then drain.
-    Serve(ServeArgs),
+    // Boxed: its many flags would make every command as large as this one.
+    Serve(Box<ServeArgs>),
     /// Push records to a server and account for every one of them.
     Load(LoadArgs),
     /// Read back the stored records and check the log (framing, checksums, no id stored twice).
@@ -132,6 +134,50 @@ pub struct ServeArgs {
     /// Milliseconds of artificial delay after every store write (plays a slow disk).
     #[arg(long, env = "SLUICEGATE_INGEST_STORE_DELAY_MS", default_value = "0", value_parser = parse_millis)]
     pub store_delay_ms: Duration,
+    /// Serve a non-loopback --listen address without TLS and token authentication: anyone who
+    /// reaches it can write records. Without this flag such an address is refused.
+    #[arg(long, env = "SLUICEGATE_INGEST_INSECURE")]
+    pub insecure: bool,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// A file of `name token` lines: ingest and reflection calls must carry
+    /// `authorization: Bearer <token>` with one of them. Reloaded on SIGHUP.
+    #[arg(long, env = "SLUICEGATE_INGEST_TOKENS")]
+    pub tokens: Option<PathBuf>,
+    /// Connections open at once at most; further clients wait until one closes.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+    /// Streams open at once on one connection at most.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_MAX_CONCURRENT_STREAMS",
+        default_value_t = 128
+    )]
+    pub max_concurrent_streams: u32,
+    /// Milliseconds a stream may send nothing before it is closed (after its records are
+    /// answered) with DEADLINE_EXCEEDED.
+    #[arg(long, env = "SLUICEGATE_INGEST_STREAM_IDLE_TIMEOUT_MS", default_value = "300000", value_parser = parse_millis)]
+    pub stream_idle_timeout_ms: Duration,
+    /// Milliseconds between HTTP/2 PINGs on a quiet connection.
+    #[arg(long, env = "SLUICEGATE_INGEST_HTTP2_KEEPALIVE_INTERVAL_MS", default_value = "30000", value_parser = parse_millis)]
+    pub http2_keepalive_interval_ms: Duration,
+    /// Milliseconds a PING may go unanswered before the connection is closed.
+    #[arg(long, env = "SLUICEGATE_INGEST_HTTP2_KEEPALIVE_TIMEOUT_MS", default_value = "20000", value_parser = parse_millis)]
+    pub http2_keepalive_timeout_ms: Duration,
+    /// Milliseconds a TLS handshake may take before the connection is closed.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_HANDSHAKE_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
+    pub tls_handshake_timeout_ms: Duration,
 }
 
 /// The store flags, shared by `serve` (where to write) and `verify` (what to read back).
@@ -203,6 +249,25 @@ pub struct LoadArgs {
     /// Compression of requests and acks.
     #[arg(long, value_enum, default_value_t = Compression::None)]
     pub compression: Compression,
+    /// A bearer token for a server that checks tokens (sent as `authorization: Bearer TOKEN`).
+    #[arg(long, env = "SLUICEGATE_INGEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Connect over TLS, trusting this CA (PEM) for the server's certificate.
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the host of --server).
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_DOMAIN", requires = "tls_ca")]
+    pub tls_domain: Option<String>,
+    /// A client certificate (PEM) for a server that requires one (mutual TLS).
+    #[arg(long, env = "SLUICEGATE_INGEST_TLS_CLIENT_CERT", requires_all = ["tls_ca", "tls_client_key"])]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-client-cert.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_TLS_CLIENT_KEY",
+        requires = "tls_client_cert"
+    )]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 /// Flags of `sluicegate ingest verify`.
@@ -227,7 +292,7 @@ pub struct RepairArgs {
 /// Runs an ingest subcommand.
 pub fn run(command: IngestCommand) -> anyhow::Result<ExitCode> {
     match command {
-        IngestCommand::Serve(args) => runtime()?.block_on(serve(args)),
+        IngestCommand::Serve(args) => runtime()?.block_on(serve(*args)),
         IngestCommand::Load(args) => runtime()?.block_on(load(args)),
         IngestCommand::Verify(args) => verify(args),
         IngestCommand::Repair(args) => repair(args),
@@ -257,6 +322,23 @@ fn termination() -> anyhow::Result<impl Future<Output = ()>> {
     })
 }
 
+/// Reloads the token file on every SIGHUP; a file that does not load leaves the previous tokens.
+fn reload_on_hangup(tokens: std::sync::Arc<Tokens>) -> anyhow::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match tokens.reload() {
+                Ok(count) => tracing::info!(tokens = count, "token file reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "token file not reloaded; the previous tokens stay");
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
@@ -274,10 +356,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         store_delay: args.store_delay_ms,
         group_batches: args.group_batches.max(1),
         direct_io: args.direct_io,
+        insecure: args.insecure,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| ServerTls {
+                cert,
+                key,
+                client_ca: args.tls_client_ca,
+            }),
+        tls_handshake_timeout: args.tls_handshake_timeout_ms,
+        tokens: args.tokens,
+        max_connections: args.max_connections.max(1),
+        max_concurrent_streams: args.max_concurrent_streams.max(1),
+        stream_idle_timeout: args.stream_idle_timeout_ms,
+        http2_keepalive_interval: args.http2_keepalive_interval_ms,
+        http2_keepalive_timeout: args.http2_keepalive_timeout_ms,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
     let signalled = termination()?;
+    // Before the line below: a SIGHUP sent once it is printed must find the handler in place
+    // (its default action ends the process).
+    if let Some(tokens) = running.tokens() {
+        reload_on_hangup(tokens)?;
+    }
     // One machine-readable line on stdout, for scripts and tests that start on port 0.
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", running.local_addr())
@@ -309,6 +412,12 @@ async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         id_prefix: args.id_prefix,
         compression: args.compression.encoding(),
         progress: true,
+        tls: args.tls_ca.map(|ca| ClientTls {
+            ca,
+            domain: args.tls_domain,
+            identity: args.tls_client_cert.zip(args.tls_client_key),
+        }),
+        token: args.token,
     };
     let report = load::run(config).await?;
     print!("{}", report.render());

@@ -23,6 +23,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Endpoint;
 
+use crate::ingest::tls::{ClientTls, TlsError};
+
 use ledger::Ledger;
 pub use ledger::{Accounting, LatencyQuantiles};
 
@@ -49,6 +51,10 @@ pub struct LoadConfig {
     pub compression: Option<CompressionEncoding>,
     /// Show a progress bar on stderr (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// Connect over TLS (needs the `tls` feature).
+    pub tls: Option<ClientTls>,
+    /// Sent as `authorization: Bearer <token>` on every stream.
+    pub token: Option<String>,
 }
 
 impl LoadConfig {
@@ -65,6 +71,8 @@ impl LoadConfig {
             id_prefix: "r".into(),
             compression: None,
             progress: false,
+            tls: None,
+            token: None,
         }
     }
 }
@@ -130,9 +138,36 @@ pub enum LoadError {
     /// The server address does not make an endpoint.
     #[error("bad server address: {0}")]
     Endpoint(#[from] tonic::transport::Error),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A worker task panicked.
     #[error("a load worker failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
+}
+
+/// The server's endpoint, over TLS if the config asks for it.
+fn endpoint(config: &LoadConfig) -> Result<Endpoint, LoadError> {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let endpoint = Endpoint::from_shared(format!("{scheme}://{}", config.server))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5));
+    let Some(tls) = &config.tls else {
+        return Ok(endpoint);
+    };
+    #[cfg(feature = "tls")]
+    {
+        Ok(endpoint.tls_config(tls.load()?)?)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (tls, endpoint);
+        Err(TlsError::Unsupported.into())
+    }
 }
 
 /// Runs the load and returns its accounting.
@@ -142,9 +177,7 @@ pub enum LoadError {
 /// Only for a bad address or a panicking worker; failed streams are retried and whatever stays
 /// unanswered shows up as `unaccounted`.
 pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
-    let endpoint = Endpoint::from_shared(format!("http://{}", config.server))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5));
+    let endpoint = endpoint(&config)?;
     let ledger = Arc::new(Mutex::new(Ledger::new(config.records)));
     let progress = if config.progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(config.records as u64);

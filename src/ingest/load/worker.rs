@@ -104,7 +104,14 @@ async fn stream_once(
     }
     let (tx, rx) = mpsc::channel::<IngestRequest>(2);
     let mut sender = Some(tx);
-    let mut inbound = client.ingest(ReceiverStream::new(rx)).await?.into_inner();
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    if let Some(token) = &config.token {
+        let value = format!("Bearer {token}").parse().map_err(|_| {
+            tonic::Status::invalid_argument("the token is not a valid header value")
+        })?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    let mut inbound = client.ingest(request).await?.into_inner();
     let mut credits = 0usize;
     let mut outstanding: HashMap<String, (usize, Instant)> = HashMap::new();
     let result = loop {

@@ -157,6 +157,16 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error("syncing directory", dir))
 }
 
+/// Creates `dir` and any missing parents readable by their owner only (0700 on Unix). A
+/// directory that already exists keeps its mode: the operator chose it.
+fn owner_only_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 impl Store {
     /// Opens (or creates) the log in `dir`, truncating a torn tail of the last segment and
     /// filling the dedup window with the most recently stored ids.
@@ -166,7 +176,7 @@ impl Store {
     /// I/O failures, and [`StoreError::Corrupt`] if a segment is damaged where a crash cannot
     /// have torn it (see `store/recover.rs`).
     pub fn open(dir: &Path, options: StoreOptions) -> Result<(Store, Recovery), StoreError> {
-        fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
+        owner_only_dir(dir).map_err(io_error("creating", dir))?;
         let mut recent = RecentIds::new(options.dedup_window);
         let mut recovery = Recovery::default();
         let found = segments(dir)?;
@@ -243,12 +253,12 @@ impl Store {
     /// after creating it is taken, one holding anything is refused.
     fn open_segment(dir: &Path, path: &Path, new: bool) -> Result<File, StoreError> {
         let existed = path.exists();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_error("opening", path))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        // Records are whatever clients sent: nobody but the server's user reads them.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(io_error("opening", path))?;
         if new {
             let len = file.metadata().map_err(io_error("reading", path))?.len();
             if len > 0 {
@@ -759,6 +769,29 @@ mod tests {
             }
             drop(store);
             assert_eq!(ids(dir.path()), written);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_directories_and_segments_are_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data").join("ingest");
+        let options = StoreOptions {
+            segment_bytes: 1,
+            ..StoreOptions::default()
+        };
+        let (mut store, _) = Store::open(&dir, options).unwrap();
+        // The second append rolls: a segment created by a roll is owner-only too.
+        store.append(&[&record("a")]).unwrap();
+        store.append(&[&record("b")]).unwrap();
+        drop(store);
+        assert_eq!(mode(&root.path().join("data")), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        for index in 0..2 {
+            assert_eq!(mode(&segment_path(&dir, index)), 0o600, "segment {index}");
         }
     }
 
