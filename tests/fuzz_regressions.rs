@@ -1,7 +1,5 @@
 //! Inputs the fuzz targets of `fuzz/` found crashing, replayed through the public API. Each test
-//! names its target and the invariant the input broke. The two known at the time of writing are
-//! fixed on other branches (the node's byte-level input, and the store's recovery), so they are
-//! `#[ignore]`d here with that note until those land; run them with `-- --ignored`.
+//! names its target and the invariant the input broke, so that the fix stays fixed.
 #![cfg(all(feature = "node", feature = "ingest"))]
 
 use std::time::Duration;
@@ -13,7 +11,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 /// `node_input`, from the seed `seed-bad-bytes`: a line that is not UTF-8 ends the node with
 /// `reading input: invalid utf-8`, so the next request is never answered.
 #[tokio::test(start_paused = true)]
-#[ignore = "fixed by the node input rewrite (src/node/input.rs, issue 17 item 3) on another branch"]
 async fn node_input_a_line_of_invalid_utf8_does_not_stop_the_node() {
     let (mut stdin, node_stdin) = tokio::io::duplex(4096);
     let (node_stdout, stdout) = tokio::io::duplex(4096);
@@ -63,7 +60,6 @@ fn frame(record: &Record) -> Vec<u8> {
 /// frames of the last segment. The two intact frames after it were synced and acked; recovery
 /// called the damage a torn tail and truncated all three.
 #[tokio::test]
-#[ignore = "fixed by the store recovery rewrite (src/ingest/store/embedded.rs, issue 17 item 1) on another branch"]
 async fn store_recovery_damage_followed_by_valid_frames_is_refused_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = Vec::new();
