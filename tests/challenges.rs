@@ -48,7 +48,8 @@ impl Challenge {
         config
     }
 
-    /// The same challenge with the node as tasks on a paused clock, on a thread of its own.
+    /// The same challenge with the node as tasks on a paused clock, on a thread of its own; the
+    /// run must be valid and lose nothing, as the process run must.
     fn run_in_virtual_time(&self) -> Summary {
         let profile = self.profile.parse().expect("a known profile");
         let config = self.config(NodeSource::InProcess(NodeConfig::for_profile(profile)));
@@ -59,7 +60,14 @@ impl Challenge {
                 .build()
                 .expect("runtime");
             let outcome = runtime.block_on(run(&config)).expect("the run completes");
-            outcome.analysis.summary
+            let summary = outcome.analysis.summary;
+            assert_eq!(
+                outcome.analysis.valid,
+                Validity::Valid,
+                "in-process: {summary:?}"
+            );
+            assert_eq!(summary.lost_count, 0, "in-process: {summary:?}");
+            summary
         })
         .join()
         .expect("the virtual run finishes")
@@ -142,8 +150,8 @@ async fn challenge_3d_and_3e_fast_profile() {
     let stable = summary.stable_latencies.expect("values were stable");
     assert!(msgs_per_op(&summary) < 20.0, "{summary:?}");
     assert!(stable.p50 < 400 && stable.max < 600, "{stable:?}");
-    // Our target for this profile is max <= 150 ms with <= 12 msgs-per-op; its floor is about
-    // 11.4-12.1 depending on the run's broadcast/read mix, so allow the top of that range.
+    // Our target for this profile (docs/node.md): max <= 150 ms with <= 12.2 msgs-per-op; its
+    // floor is 11.4-12.1 depending on the run's broadcast/read mix.
     assert!(stable.max <= 150, "{stable:?}");
     assert!(msgs_per_op(&summary) <= 12.2, "{summary:?}");
 }
@@ -200,13 +208,14 @@ async fn in_process_mode_agrees_with_processes_on_3c() {
     };
     let processes = challenge.run().await;
     let virtual_time = challenge.run_in_virtual_time();
-    assert_eq!(virtual_time.lost_count, 0);
     let (p, v) = (
         msgs_per_op(&processes) as f64,
         msgs_per_op(&virtual_time) as f64,
     );
+    // docs/harness-usage.md: within 15 % (partitions cut at different instants of the gossip in
+    // the two modes, so the retries differ a little).
     assert!(
-        (v - p).abs() <= p * 0.25 + 0.5,
+        (v - p).abs() <= p * 0.15,
         "msgs-per-op {v} in process vs {p}"
     );
 }

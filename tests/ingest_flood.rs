@@ -31,6 +31,11 @@ async fn one_data_frame_per_record_beyond_credit_is_answered_and_the_connection_
     config.credit_window = 64;
     config.batch_records = 16;
     config.store_delay = Duration::from_millis(5);
+    // h2 closes a connection whose unread small DATA frames cost more than half the connection
+    // window (about 2 400 of these messages at the default 1 MiB). The reader keeps up on an idle
+    // machine, but a CI machine busy with other work can starve it for longer than that; 4 MiB
+    // gives it four times the slack, as `--http2-connection-window-bytes` does for operators.
+    config.http2_connection_window = 4 << 20;
     let server = start(config).await;
     let tcp = tokio::net::TcpStream::connect(server.local_addr())
         .await

@@ -72,6 +72,13 @@ pub struct ServerConfig {
     pub http2_keepalive_interval: Duration,
     /// How long a PING may go unanswered before the connection is closed.
     pub http2_keepalive_timeout: Duration,
+    /// The HTTP/2 connection window in bytes: how much a client may have sent that the server
+    /// has not read yet, on all its streams together. h2 also derives its flood guard from it:
+    /// DATA frames under 256 bytes are charged against a budget of half this window until the
+    /// server reads them, and a connection that spends it is closed (`ENHANCE_YOUR_CALM`). So it
+    /// bounds both the memory one connection can hold and how far the server's reading may fall
+    /// behind a client of tiny messages (at 1 MiB, about 2 400 messages of one small record).
+    pub http2_connection_window: u32,
 }
 
 impl ServerConfig {
@@ -103,6 +110,7 @@ impl ServerConfig {
             stream_idle_timeout: Duration::from_secs(300),
             http2_keepalive_interval: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(20),
+            http2_connection_window: 1 << 20,
         }
     }
 

@@ -103,12 +103,25 @@ impl Reader {
             logged: 0,
             last_log: None,
         };
+        // One timer for the stream, not one per message: a message only notes when it came,
+        // and the timer, when it fires, is pushed back to the last message's deadline.
+        let mut last_message = tokio::time::Instant::now();
+        let idle = tokio::time::sleep_until(last_message + context.idle_timeout);
+        tokio::pin!(idle);
         loop {
             let next = tokio::select! {
                 biased;
                 () = context.shutdown.cancelled() => break,
-                next = inbound.message() => next,
-                () = tokio::time::sleep(context.idle_timeout) => {
+                next = inbound.message() => {
+                    last_message = tokio::time::Instant::now();
+                    next
+                }
+                () = &mut idle => {
+                    let deadline = last_message + context.idle_timeout;
+                    if deadline > tokio::time::Instant::now() {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
                     // The records it sent are answered first: the status ends the response
                     // stream only after them (reply.rs).
                     Counters::add(&context.counters.idle_streams, 1);

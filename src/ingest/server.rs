@@ -312,7 +312,8 @@ fn transport(config: &ServerConfig) -> Result<Server, ServeError> {
     let server = Server::builder()
         .http2_keepalive_interval(Some(config.http2_keepalive_interval))
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
-        .max_concurrent_streams(Some(config.max_concurrent_streams));
+        .max_concurrent_streams(Some(config.max_concurrent_streams))
+        .initial_connection_window_size(Some(config.http2_connection_window));
     let Some(tls) = &config.tls else {
         return Ok(server);
     };

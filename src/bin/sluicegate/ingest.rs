@@ -175,6 +175,16 @@ pub struct ServeArgs {
     /// Milliseconds a PING may go unanswered before the connection is closed.
     #[arg(long, env = "SLUICEGATE_INGEST_HTTP2_KEEPALIVE_TIMEOUT_MS", default_value = "20000", value_parser = parse_millis)]
     pub http2_keepalive_timeout_ms: Duration,
+    /// HTTP/2 connection window in bytes: what one connection may have in flight unread. h2
+    /// closes a connection whose unread small messages cost more than half of it
+    /// (ENHANCE_YOUR_CALM); raise it for clients of many tiny messages, at the cost of memory.
+    #[arg(
+        long,
+        env = "SLUICEGATE_INGEST_HTTP2_CONNECTION_WINDOW_BYTES",
+        default_value_t = 1 << 20,
+        value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647)
+    )]
+    pub http2_connection_window_bytes: u32,
     /// Milliseconds a TLS handshake may take before the connection is closed.
     #[arg(long, env = "SLUICEGATE_INGEST_TLS_HANDSHAKE_TIMEOUT_MS", default_value = "10000", value_parser = parse_millis)]
     pub tls_handshake_timeout_ms: Duration,
@@ -372,6 +382,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stream_idle_timeout: args.stream_idle_timeout_ms,
         http2_keepalive_interval: args.http2_keepalive_interval_ms,
         http2_keepalive_timeout: args.http2_keepalive_timeout_ms,
+        http2_connection_window: args.http2_connection_window_bytes,
         ..ServerConfig::new("")
     };
     let running = start(config).await?;
