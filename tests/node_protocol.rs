@@ -257,8 +257,11 @@ async fn a_message_for_another_node_is_refused_and_not_stored() {
     // As Maelstrom's broadcast workload does before any read: without it, a read that comes
     // before any broadcast the node accepted is a g-counter's read.
     let topology = json!({"n0": ["n1", "n2"], "n1": ["n0"], "n2": ["n0"]});
-    node.call("c1", json!({"type": "topology", "msg_id": 2, "topology": topology}))
-        .await;
+    node.call(
+        "c1",
+        json!({"type": "topology", "msg_id": 2, "topology": topology}),
+    )
+    .await;
     node.send(json!({"src": "c1", "dest": "n1",
                      "body": {"type": "broadcast", "msg_id": 3, "message": 42}}))
         .await;
