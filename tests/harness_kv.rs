@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::join_all;
-use sluicegate::harness::{Launcher, NodeSource, RunOutcome, TestConfig, Validity, WorkloadKind};
+use futures::{StreamExt, stream};
+use serde_json::json;
+use sluicegate::harness::{
+    Edn, Launcher, NodeSource, RunOutcome, TestConfig, Validity, WorkloadKind,
+};
 use sluicegate::harness::{OpFn, OpType, run};
 
 fn fixture(script: &str, mode: &[&str]) -> NodeSource {
@@ -159,25 +163,82 @@ async fn g4_gossip_without_dedup_overcounts() {
     assert!(text.contains(":errors ({"), "{text}");
 }
 
+/// G5's seeds and how many of its runs go at once (each is three Python nodes; more at once
+/// slows every node, and with them the run).
+const G5_SEEDS: u64 = 40;
+const G5_AT_ONCE: usize = 10;
+
+/// G5: per-node keys read back with plain seq-kv reads. A final read is stale only when some
+/// other node's last write landed after this node's last-served version; every main-phase read
+/// pulls that version forward (uniformly between it and the newest), so only the last few
+/// versions before the final phase can be missed, and most runs end with every node current.
+/// Under Maelstrom's algorithm (its `Sequential`, the g-counter mix, Jepsen's thread cursor,
+/// 3 nodes, rate 100) a run is invalid with probability p = 0.20 to 0.21 (a model of exactly
+/// that over 1000 to 3000 seeds, for 1 s, 3 s and 20 s main phases alike; our `SeqKv` gives
+/// 0.198, see services/tests.rs), and this test measured 24 of 120 (8, 6 and 10 of 40). So the
+/// spec's "invalid in most seeds; at least 1 in 5" cannot hold reliably: 0 of 5 has
+/// probability 0.8^5 = 0.33. Over 40 seeds it is 0.8^40 = 1e-4 (0.6 % even at p = 0.12), so 0
+/// invalid means seq-kv no longer serves stale versions. The upper bound, at most half invalid
+/// (5e-6 at p = 0.2, 0.2 % at p = 0.3), catches the other direction, reads that never catch
+/// up (a seq-kv that forgot each node's last-served version makes every run invalid). The 1 s
+/// main phase and 100 ms recovery wait change none of this (seq-kv has no clock) and keep the
+/// test near 20 s; ten runs at a time keep the nodes from starving each other of CPU.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn g5_plain_seq_kv_reads_report_their_failure_rate_over_seeds() {
-    let configs: Vec<TestConfig> = (0..5)
-        .map(|seed| counter(&["per-node-plain"], seed, false))
+#[ignore = "40 runs, about 20 s: .ci/kv-fixtures.sh runs it"]
+async fn g5_plain_seq_kv_reads_are_stale_at_the_end_in_some_seeds() {
+    let configs: Vec<TestConfig> = (0..G5_SEEDS)
+        .map(|seed| {
+            let mut config = counter(&["per-node-plain"], seed, false);
+            config.plan.time_limit = Duration::from_secs(1);
+            config.plan.recovery_wait = Duration::from_millis(100);
+            config
+        })
         .collect();
-    let outcomes = join_all(configs.iter().map(outcome)).await;
-    let invalid = outcomes
-        .iter()
-        .filter(|o| o.analysis.valid == Validity::Invalid)
-        .count();
-    // Reported, not asserted: in these short runs a node's last-served version is rarely
-    // behind at its final read (0 to 1 invalid in 5 seeds here), so the stale final read the
-    // spec expects in most seeds is left to the 20 s challenge runs.
-    eprintln!("G5 per-node-plain: {invalid} of 5 seeds invalid");
+    let outcomes: Vec<RunOutcome> = stream::iter(configs.iter().map(outcome))
+        .buffer_unordered(G5_AT_ONCE)
+        .collect()
+        .await;
+    let mut invalid = 0;
+    for outcome in &outcomes {
+        let summary = &outcome.analysis.summary;
+        let workload = outcome
+            .analysis
+            .results
+            .get("workload")
+            .map(Edn::to_json)
+            .unwrap_or_default();
+        assert_eq!(summary.counter_final_reads, 3, "{workload}");
+        // The most a final read may show: every add, the indeterminate ones too.
+        let most = workload["acceptable"]
+            .as_array()
+            .and_then(|ranges| ranges.last())
+            .and_then(|range| range[1].as_i64())
+            .expect("an acceptable range");
+        if outcome.analysis.valid == Validity::Valid {
+            continue;
+        }
+        invalid += 1;
+        // The anomaly: the workload checker's errors, each a final read that missed some adds
+        // (a stale read under-counts; a count above every add would be a harness bug).
+        assert_eq!(outcome.analysis.valid, Validity::Invalid, "{workload}");
+        assert_eq!(workload["valid?"], json!(false), "{workload}");
+        let errors = workload["errors"].as_array().expect("errors listed");
+        assert_eq!(errors.len() as u64, summary.counter_errors, "{workload}");
+        assert!(!errors.is_empty(), "{workload}");
+        for error in errors {
+            assert_eq!(error["final?"], json!(true), "{workload}");
+            let value = error["value"].as_i64().expect("an integer read");
+            assert!(value < most, "a stale read is below {most}: {workload}");
+        }
+    }
+    eprintln!("G5 per-node-plain: {invalid} of {G5_SEEDS} seeds invalid");
     assert!(
-        outcomes
-            .iter()
-            .all(|o| o.analysis.summary.counter_final_reads == 3),
-        "every seed reached its final reads"
+        invalid >= 1,
+        "no stale final read in {G5_SEEDS} seeds (expected about a fifth)"
+    );
+    assert!(
+        invalid <= G5_SEEDS / 2,
+        "{invalid} of {G5_SEEDS} seeds invalid (expected about a fifth)"
     );
 }
 

@@ -5,11 +5,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{KvState, LwwKv, SeqKv, Service, Services, Tso};
 use crate::harness::net::{Latency, LatencyDist, NetLogging, Network};
+use crate::harness::schedule::Cursor;
 
 fn body(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
@@ -334,4 +337,62 @@ fn the_same_seed_serves_the_same_versions_and_another_seed_does_not() {
     };
     assert_eq!(replies(42), replies(42));
     assert_ne!(replies(42), replies(43));
+}
+
+/// One g-counter run of the G5 fixture design against `kv`, with every op instantaneous: each
+/// node writes its own count to its own key, and reads sum every key (its own first) with plain
+/// reads. Ops follow Maelstrom's mix (an add of 0..=4 with probability 1/3, else a read) and
+/// Jepsen's thread cursor (n0 twice in every cycle of four). Returns whether some node's final
+/// read missed an add.
+fn per_node_plain_run(kv: &mut SeqKv, rng: &mut impl Rng, ops: usize) -> bool {
+    let nodes = ["n0", "n1", "n2"];
+    let mut counts = [0i64; 3];
+    let mut cursor = Cursor::new(nodes.len());
+    let sum_from = |kv: &mut SeqKv, node: usize| -> i64 {
+        let order = std::iter::once(node).chain((0..nodes.len()).filter(|&m| m != node));
+        order
+            .map(|m| {
+                let request = body(json!({"type": "read", "key": nodes[m]}));
+                let reply = kv.handle(nodes[node], &request).expect("a reply");
+                reply.get("value").and_then(Value::as_i64).unwrap_or(0)
+            })
+            .sum()
+    };
+    for _ in 0..ops {
+        let node = cursor.pick(|_| true).expect("a free thread");
+        cursor.advance();
+        if rng.random_range(0..3) == 0 {
+            counts[node] += rng.random_range(0..=4);
+            let request = body(json!({"type": "write", "key": nodes[node], "value": counts[node]}));
+            kv.handle(nodes[node], &request);
+        } else {
+            sum_from(kv, node);
+        }
+    }
+    let total: i64 = counts.iter().sum();
+    (0..nodes.len()).any(|node| sum_from(kv, node) != total)
+}
+
+/// Why G5 (tests/harness_kv.rs) is invalid in only about a fifth of its runs, not in most:
+/// every plain read moves its node's version forward, so a final read can only miss adds
+/// written in the last few versions before the final phase. This pins that rate for our seq-kv
+/// in the end-to-end test's shape (3 nodes, about 100 ops): 1000 seeded runs give 0.198, which
+/// the end-to-end test's bound relies on. A seq-kv that always served the newest version would
+/// give 0; one that lost a node's last-served version (a fresh requester per request) would
+/// give far more. The range is 4 standard deviations (0.013 at p = 0.2) either side.
+#[test]
+fn seq_kv_plain_reads_of_per_node_keys_are_stale_at_the_end_in_about_a_fifth_of_runs() {
+    let runs = 1000;
+    let stale = (0..runs)
+        .filter(|&seed| {
+            let mut kv = SeqKv::new(super::RING_CAPACITY, seed);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(1 << 32));
+            per_node_plain_run(&mut kv, &mut rng, 100)
+        })
+        .count();
+    let rate = stale as f64 / runs as f64;
+    assert!(
+        (0.15..=0.27).contains(&rate),
+        "{stale} of {runs} runs stale"
+    );
 }
