@@ -50,5 +50,5 @@ pub use tokens::{TokenError, Tokens};
 pub(crate) mod internals {
     pub use super::store::RecentIds;
     pub use super::store::internals::*;
-    pub use super::stream::{MAX_ID_BYTES, validate};
+    pub use super::inbound::{MAX_ID_BYTES, validate};
 }

@@ -319,6 +319,12 @@ impl RecentIds {
             .map(|generation| generation.held)
             .sum()
     }
+
+    /// Whether no id is remembered.
+    #[cfg(any(test, feature = "unstable-internals"))]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
