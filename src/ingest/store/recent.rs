@@ -321,7 +321,7 @@ impl RecentIds {
     }
 
     /// Whether no id is remembered.
-    #[cfg(any(test, feature = "unstable-internals"))]
+    #[cfg(feature = "unstable-internals")]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
