@@ -30,11 +30,11 @@ impl<T> SinkHandle<T> {
     /// queues nothing, counts nothing and leaves no slot taken. The item is dropped with the
     /// future; to keep it across cancellation, [`reserve`](Self::reserve) first.
     pub async fn emit(&self, item: T) -> Emission<T> {
-        let item = match self.emit_without_waiting(item) {
-            Ok(emission) => return emission,
-            Err(item) => item,
-        };
-        self.shared.wait_and_push(item, Instant::now()).await
+        if self.shared.policy == OverflowPolicy::Block {
+            self.shared.emit_blocking(item).await
+        } else {
+            self.shared.offer_without_waiting(item)
+        }
     }
 
     /// Queues `item` if that needs no waiting, deciding as [`emit`](Self::emit) would. Under
