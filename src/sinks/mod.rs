@@ -39,6 +39,7 @@ mod handle;
 mod observer;
 mod policy;
 mod shared;
+mod spin;
 mod stats;
 mod stream;
 

@@ -1,24 +1,33 @@
 //! The state shared by a sink's handles and its stream, and the decisions made on it.
 //!
-//! One mutex guards the queue, the slot accounting and the counters together, so a decision and
-//! its counter move in the same critical section and every snapshot is consistent. Each emission
-//! takes that lock once, plus once per wake-up if it has to wait. Producers waiting for a slot under `Block` park
-//! on a [`Notify`], which passes a wake-up on to the next waiter if a woken one is cancelled.
+//! One lock guards the queue, the slot accounting, the parked producers and the counters
+//! together, so a decision and its counter move in the same critical section and every snapshot
+//! is exact. The lock is a [`SpinLock`]: critical sections are a few dozen instructions that run no
+//! user code (items are dropped and wakers woken after it is released; only a waker's clone
+//! runs under it), and its release is a plain store where a futex mutex needs an atomic
+//! exchange. An emission that finds a free slot takes it once.
+//!
+//! A producer that finds the sink full under `Block` parks in the state's own list of waiters,
+//! in the same critical section. Whoever frees a slot takes the longest-parked producer out of
+//! the list and wakes it; the count of parked producers is published in an atomic beside the
+//! stream's `yielded` counter, so that the stream learns without the lock whether a yield must
+//! wake someone. A woken producer takes the slot when it runs, in one critical section again;
+//! if it is cancelled first, it passes the wake-up on to the next parked producer, and if another
+//! producer took the slot meanwhile, it parks again at the end of the line.
 //!
 //! The consumer does not take the lock once per item: when it finds the queue non-empty it takes
 //! everything queued into its own hand (a buffer swap) and yields from there without the lock.
-//! Producer and consumer then no longer fight over the lock's cache line for every item, which
-//! was the cost that dominated a profile of the old one-lock-per-delivery design. Items in the
-//! consumer's hand still hold their slots and still count in `len` until they are yielded, so
-//! capacity and the counters mean what they did; the stream publishes each yield through the
-//! `yielded` counter, which a producer reads only when the queue looks full.
+//! Items in the consumer's hand still hold their slots and still count in `len` until they are
+//! yielded, so capacity and the counters mean what they did; the stream publishes each yield
+//! through the `yielded` counter, which a producer reads only when the queue looks full.
 //! Under [`OverflowPolicy::DropOldest`] the consumer takes one item at a time instead: the oldest
-//! item must stay in the queue, where a producer can evict it.
+//! item must stay in the queue, where a producer can evict it. When the stream finds the queue
+//! empty, it watches for a new item for a few microseconds before it parks (`CONSUMER_SPINS`).
 
+use super::spin::{SpinGuard, SpinLock};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -28,22 +37,32 @@ use futures::task::AtomicWaker;
 
 use super::{Emission, OverflowPolicy, SinkStats};
 
-/// How many times a producer that found the sink full re-reads the stream's `yielded` counter
-/// before it parks. A consumer running on another thread frees a slot within a few hundred
-/// nanoseconds; parking and being woken costs the consumer a lock and a wake-up, and often the
-/// kernel a futex round trip on both sides.
-const SPINS_BEFORE_PARKING: u32 = 64;
+/// How long the stream, finding the queue empty, watches for a new item before it parks, in
+/// spin-loop hints (each some 10 ns on current x86). A producer on another thread usually
+/// queues the next item within that time, and the wait spares both sides a park and a wake-up
+/// (a futex round trip when the consumer's thread sleeps). It reads the lock's cache line only
+/// every `SPIN_CHECK_EVERY` hints, so as not to take that line away from the producers.
+const CONSUMER_SPINS: u32 = 256;
+const SPIN_CHECK_EVERY: u32 = 32;
 
 pub(super) struct Shared<T> {
     /// On a cache line of its own: producers take the lock for every item, and the stream's
     /// per-item traffic on `yield_line` must not pull that line away from them.
-    state: CacheLine<Mutex<State<T>>>,
+    state: CacheLine<LockLine<T>>,
     /// What the stream touches for every item it yields from its hand.
     yield_line: CacheLine<YieldLine>,
     /// The consumer's waker, woken after an item is queued or the last handle is dropped.
     consumer: AtomicWaker,
     pub(super) capacity: usize,
     pub(super) policy: OverflowPolicy,
+}
+
+/// The lock and, on the same cache line, a copy of the `queued` counter that producers update
+/// while they hold the lock anyway, so that the stream can watch for new items without it.
+#[repr(C)]
+struct LockLine<T> {
+    queued: AtomicU64,
+    mutex: SpinLock<State<T>>,
 }
 
 /// Aligns its content to a cache line of its own (128 bytes covers adjacent-line prefetching).
@@ -185,18 +204,21 @@ impl<T> Drop for WaitingPlace<'_, T> {
 impl<T> Shared<T> {
     pub(super) fn new(capacity: usize, policy: OverflowPolicy) -> Self {
         Shared {
-            state: CacheLine(Mutex::new(State {
-                queue: VecDeque::new(),
-                taken: 0,
-                yielded_seen: 0,
-                reserved: 0,
-                waiters: VecDeque::new(),
-                next_waiter: 0,
-                consumer_parked: false,
-                handles: 1,
-                closed: false,
-                stats: SinkStats::default(),
-            })),
+            state: CacheLine(LockLine {
+                queued: AtomicU64::new(0),
+                mutex: SpinLock::new(State {
+                    queue: VecDeque::new(),
+                    taken: 0,
+                    yielded_seen: 0,
+                    reserved: 0,
+                    waiters: VecDeque::new(),
+                    next_waiter: 0,
+                    consumer_parked: false,
+                    handles: 1,
+                    closed: false,
+                    stats: SinkStats::default(),
+                }),
+            }),
             yield_line: CacheLine(YieldLine {
                 yielded: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
@@ -207,10 +229,10 @@ impl<T> Shared<T> {
         }
     }
 
-    /// The state lock. Nothing panics while holding it, so a poisoned lock still guards
-    /// consistent state; counting must go on even after a panic elsewhere.
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The state lock. Nothing panics while holding it, and a panic elsewhere does not poison
+    /// it: counting goes on.
+    fn lock(&self) -> SpinGuard<'_, State<T>> {
+        self.state.0.mutex.lock()
     }
 
     /// Whether a slot is free for one more item: neither queued, nor in the stream's hand, nor
@@ -250,6 +272,17 @@ impl<T> Shared<T> {
         waiters
     }
 
+    /// Queues an item into a slot already known to be free; returns whether to wake the
+    /// consumer.
+    fn push(&self, state: &mut State<T>, item: T) -> bool {
+        let parked = state.push(item);
+        self.state
+            .0
+            .queued
+            .store(state.stats.queued, Ordering::Relaxed);
+        parked
+    }
+
     fn wake_consumer_if(&self, parked: bool) {
         if parked {
             self.consumer.wake();
@@ -269,7 +302,7 @@ impl<T> Shared<T> {
             return Err(item);
         }
         state.stats.offered += 1;
-        let parked = state.push(item);
+        let parked = self.push(&mut state, item);
         drop(state);
         self.wake_consumer_if(parked);
         Ok(Emission::Queued)
@@ -285,7 +318,7 @@ impl<T> Shared<T> {
             return Emission::Closed(item);
         }
         if self.has_free_slot(&mut state) {
-            let parked = state.push(item);
+            let parked = self.push(&mut state, item);
             drop(state);
             self.wake_consumer_if(parked);
             return Emission::Queued;
@@ -303,7 +336,7 @@ impl<T> Shared<T> {
                 Some(oldest) => {
                     // The evicted item's slot passes straight to the new item.
                     state.stats.evicted_oldest += 1;
-                    let parked = state.push(item);
+                    let parked = self.push(&mut state, item);
                     drop(state);
                     self.wake_consumer_if(parked);
                     Emission::Evicted(oldest)
@@ -341,13 +374,8 @@ impl<T> Shared<T> {
                     state.reserved += 1;
                     return Poll::Ready(true);
                 }
-                if place.id.is_some() && state.waiters.iter().any(|w| Some(w.id) == place.id) {
-                    // Still parked and nothing changed: a spurious poll.
-                    place.park(&mut state, cx.waker());
-                    return Poll::Pending;
-                }
-                // Parked (again), then one more look: a slot freed before the announcement
-                // is seen here, one freed after it wakes us.
+                // Parked (or still parked), then one more look: a slot freed before the
+                // announcement is seen here, one freed after it wakes us.
                 place.park(&mut state, cx.waker());
                 if !self.has_free_slot(&mut state) {
                     return Poll::Pending;
@@ -375,7 +403,6 @@ impl<T> Shared<T> {
         let mut started: Option<Instant> = None;
         poll_fn(|cx| {
             let mut state = self.lock();
-            let mut spun = false;
             loop {
                 if state.closed {
                     place.leave(&mut state);
@@ -400,7 +427,7 @@ impl<T> Shared<T> {
                         }
                     }
                     let item = item.take().expect("polled after completion");
-                    let parked = state.push(item);
+                    let parked = self.push(&mut state, item);
                     drop(state);
                     self.wake_consumer_if(parked);
                     return Poll::Ready(Emission::Queued);
@@ -408,27 +435,8 @@ impl<T> Shared<T> {
                 if started.is_none() {
                     started = Some(Instant::now());
                 }
-                if place.id.is_none() && !spun {
-                    // Not parked: watch for the next yield for a moment before parking.
-                    spun = true;
-                    let seen = state.yielded_seen;
-                    drop(state);
-                    for _ in 0..SPINS_BEFORE_PARKING {
-                        std::hint::spin_loop();
-                        if self.yield_line.0.yielded.load(Ordering::Relaxed) != seen {
-                            break;
-                        }
-                    }
-                    state = self.lock();
-                    continue;
-                }
-                if place.id.is_some() && state.waiters.iter().any(|w| Some(w.id) == place.id) {
-                    // Still parked and nothing changed: a spurious poll.
-                    place.park(&mut state, cx.waker());
-                    return Poll::Pending;
-                }
-                // Parked (again), then one more look: a slot freed before the announcement
-                // is seen here, one freed after it wakes us.
+                // Parked (or still parked), then one more look: a slot freed before the
+                // announcement is seen here, one freed after it wakes us.
                 place.park(&mut state, cx.waker());
                 if !self.has_free_slot(&mut state) {
                     return Poll::Pending;
@@ -452,7 +460,7 @@ impl<T> Shared<T> {
             state.stats.closed += 1;
             return Emission::Closed(item);
         }
-        let parked = state.push(item);
+        let parked = self.push(&mut state, item);
         drop(state);
         self.wake_consumer_if(parked);
         Emission::Queued
@@ -500,10 +508,31 @@ impl<T> Shared<T> {
             "the stream yields its hand before taking more"
         );
         let mut state = self.lock();
-        let Some(item) = state.queue.pop_front() else {
+        let mut spun = false;
+        let item = loop {
+            if let Some(item) = state.queue.pop_front() {
+                break item;
+            }
             // Nothing more can arrive once every handle is gone or the sink is closed.
             if state.handles == 0 || state.closed {
                 return Next::Finished;
+            }
+            if !spun {
+                // A producer on another thread is likely to queue something within a moment:
+                // cheaper to wait for it here than to park and be woken.
+                spun = true;
+                let seen = state.stats.queued;
+                drop(state);
+                for spin in 1..=CONSUMER_SPINS {
+                    std::hint::spin_loop();
+                    if spin % SPIN_CHECK_EVERY == 0
+                        && self.state.0.queued.load(Ordering::Relaxed) != seen
+                    {
+                        break;
+                    }
+                }
+                state = self.lock();
+                continue;
             }
             // Registered under the lock: a producer queues under the same lock and wakes after
             // it, so it cannot slip between this check and the registration.
