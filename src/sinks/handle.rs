@@ -25,15 +25,16 @@ impl<T> SinkHandle<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe in the sense of `tokio::sync::mpsc::Sender::send`: a slot is reserved first
-    /// and the item is queued in the same step that consumes the reservation, so a cancelled call
-    /// queues nothing, counts nothing and leaves no slot taken. The item is dropped with the
-    /// future; to keep it across cancellation, [`reserve`](Self::reserve) first.
+    /// Cancel-safe in the sense of `tokio::sync::mpsc::Sender::send`: the item is queued, and
+    /// counted, in the same critical section that finds it a free slot, and until then it is
+    /// held by the future alone, so a cancelled call queues nothing, counts nothing and leaves
+    /// no slot taken (a wake-up it received for a freed slot passes on to the next waiting
+    /// producer). The item is dropped with the future; to keep it across cancellation,
+    /// [`reserve`](Self::reserve) first.
     pub async fn emit(&self, item: T) -> Emission<T> {
-        if self.shared.policy == OverflowPolicy::Block {
-            self.shared.emit_blocking(item).await
-        } else {
-            self.shared.offer_without_waiting(item)
+        match self.emit_without_waiting(item) {
+            Ok(emission) => emission,
+            Err(item) => self.shared.emit_blocking(item).await,
         }
     }
 

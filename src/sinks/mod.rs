@@ -39,7 +39,6 @@ mod handle;
 mod observer;
 mod policy;
 mod shared;
-mod spin;
 mod stats;
 mod stream;
 

@@ -1,11 +1,9 @@
 //! The state shared by a sink's handles and its stream, and the decisions made on it.
 //!
-//! One lock guards the queue, the slot accounting, the parked producers and the counters
+//! One mutex guards the queue, the slot accounting, the parked producers and the counters
 //! together, so a decision and its counter move in the same critical section and every snapshot
-//! is exact. The lock is a [`SpinLock`]: critical sections are a few dozen instructions that run no
-//! user code (items are dropped and wakers woken after it is released; only a waker's clone
-//! runs under it), and its release is a plain store where a futex mutex needs an atomic
-//! exchange. An emission that finds a free slot takes it once.
+//! is exact. An emission that finds a free slot takes the lock once; one that finds the sink
+//! full under `Block` takes it again to park, and once more when it is woken.
 //!
 //! A producer that finds the sink full under `Block` parks in the state's own list of waiters,
 //! in the same critical section. Whoever frees a slot takes the longest-parked producer out of
@@ -21,13 +19,12 @@
 //! yielded, so capacity and the counters mean what they did; the stream publishes each yield
 //! through the `yielded` counter, which a producer reads only when the queue looks full.
 //! Under [`OverflowPolicy::DropOldest`] the consumer takes one item at a time instead: the oldest
-//! item must stay in the queue, where a producer can evict it. When the stream finds the queue
-//! empty, it watches for a new item for a few microseconds before it parks (`CONSUMER_SPINS`).
+//! item must stay in the queue, where a producer can evict it.
 
-use super::spin::{SpinGuard, SpinLock};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -37,32 +34,16 @@ use futures::task::AtomicWaker;
 
 use super::{Emission, OverflowPolicy, SinkStats};
 
-/// How long the stream, finding the queue empty, watches for a new item before it parks, in
-/// spin-loop hints (each some 10 ns on current x86). A producer on another thread usually
-/// queues the next item within that time, and the wait spares both sides a park and a wake-up
-/// (a futex round trip when the consumer's thread sleeps). It reads the lock's cache line only
-/// every `SPIN_CHECK_EVERY` hints, so as not to take that line away from the producers.
-const CONSUMER_SPINS: u32 = 256;
-const SPIN_CHECK_EVERY: u32 = 32;
-
 pub(super) struct Shared<T> {
     /// On a cache line of its own: producers take the lock for every item, and the stream's
     /// per-item traffic on `yield_line` must not pull that line away from them.
-    state: CacheLine<LockLine<T>>,
+    state: CacheLine<Mutex<State<T>>>,
     /// What the stream touches for every item it yields from its hand.
     yield_line: CacheLine<YieldLine>,
     /// The consumer's waker, woken after an item is queued or the last handle is dropped.
     consumer: AtomicWaker,
     pub(super) capacity: usize,
     pub(super) policy: OverflowPolicy,
-}
-
-/// The lock and, on the same cache line, a copy of the `queued` counter that producers update
-/// while they hold the lock anyway, so that the stream can watch for new items without it.
-#[repr(C)]
-struct LockLine<T> {
-    queued: AtomicU64,
-    mutex: SpinLock<State<T>>,
 }
 
 /// Aligns its content to a cache line of its own (128 bytes covers adjacent-line prefetching).
@@ -204,21 +185,18 @@ impl<T> Drop for WaitingPlace<'_, T> {
 impl<T> Shared<T> {
     pub(super) fn new(capacity: usize, policy: OverflowPolicy) -> Self {
         Shared {
-            state: CacheLine(LockLine {
-                queued: AtomicU64::new(0),
-                mutex: SpinLock::new(State {
-                    queue: VecDeque::new(),
-                    taken: 0,
-                    yielded_seen: 0,
-                    reserved: 0,
-                    waiters: VecDeque::new(),
-                    next_waiter: 0,
-                    consumer_parked: false,
-                    handles: 1,
-                    closed: false,
-                    stats: SinkStats::default(),
-                }),
-            }),
+            state: CacheLine(Mutex::new(State {
+                queue: VecDeque::new(),
+                taken: 0,
+                yielded_seen: 0,
+                reserved: 0,
+                waiters: VecDeque::new(),
+                next_waiter: 0,
+                consumer_parked: false,
+                handles: 1,
+                closed: false,
+                stats: SinkStats::default(),
+            })),
             yield_line: CacheLine(YieldLine {
                 yielded: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
@@ -229,10 +207,10 @@ impl<T> Shared<T> {
         }
     }
 
-    /// The state lock. Nothing panics while holding it, and a panic elsewhere does not poison
-    /// it: counting goes on.
-    fn lock(&self) -> SpinGuard<'_, State<T>> {
-        self.state.0.mutex.lock()
+    /// The state lock. Nothing panics while holding it, so a poisoned lock still guards
+    /// consistent state; counting must go on even after a panic elsewhere.
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a slot is free for one more item: neither queued, nor in the stream's hand, nor
@@ -272,17 +250,6 @@ impl<T> Shared<T> {
         waiters
     }
 
-    /// Queues an item into a slot already known to be free; returns whether to wake the
-    /// consumer.
-    fn push(&self, state: &mut State<T>, item: T) -> bool {
-        let parked = state.push(item);
-        self.state
-            .0
-            .queued
-            .store(state.stats.queued, Ordering::Relaxed);
-        parked
-    }
-
     fn wake_consumer_if(&self, parked: bool) {
         if parked {
             self.consumer.wake();
@@ -302,7 +269,7 @@ impl<T> Shared<T> {
             return Err(item);
         }
         state.stats.offered += 1;
-        let parked = self.push(&mut state, item);
+        let parked = state.push(item);
         drop(state);
         self.wake_consumer_if(parked);
         Ok(Emission::Queued)
@@ -318,7 +285,7 @@ impl<T> Shared<T> {
             return Emission::Closed(item);
         }
         if self.has_free_slot(&mut state) {
-            let parked = self.push(&mut state, item);
+            let parked = state.push(item);
             drop(state);
             self.wake_consumer_if(parked);
             return Emission::Queued;
@@ -336,7 +303,7 @@ impl<T> Shared<T> {
                 Some(oldest) => {
                     // The evicted item's slot passes straight to the new item.
                     state.stats.evicted_oldest += 1;
-                    let parked = self.push(&mut state, item);
+                    let parked = state.push(item);
                     drop(state);
                     self.wake_consumer_if(parked);
                     Emission::Evicted(oldest)
@@ -386,10 +353,10 @@ impl<T> Shared<T> {
     }
 
     /// Queues `item` as soon as a slot is free: the path of
-    /// [`SinkHandle::emit`](super::SinkHandle::emit) under `Block`. A producer that finds the
-    /// sink full first watches the stream's `yielded` counter for a moment, then parks; the
-    /// item is queued in the same critical section that finds the free slot. The time from
-    /// the first look at a full sink to that moment is counted as `blocked`.
+    /// [`SinkHandle::emit`](super::SinkHandle::emit) under `Block` once the sink was found full.
+    /// A producer that still finds no free slot parks in the same critical section; the item is
+    /// queued in the critical section that finds the free slot. The time from the first poll
+    /// that found the sink full to that moment is counted as `blocked`.
     ///
     /// Cancel-safe: until the item is queued it is only held by this future, nothing is counted
     /// and no slot is taken; a cancelled wait leaves its place among the waiters, and a wake-up it
@@ -427,7 +394,7 @@ impl<T> Shared<T> {
                         }
                     }
                     let item = item.take().expect("polled after completion");
-                    let parked = self.push(&mut state, item);
+                    let parked = state.push(item);
                     drop(state);
                     self.wake_consumer_if(parked);
                     return Poll::Ready(Emission::Queued);
@@ -460,7 +427,7 @@ impl<T> Shared<T> {
             state.stats.closed += 1;
             return Emission::Closed(item);
         }
-        let parked = self.push(&mut state, item);
+        let parked = state.push(item);
         drop(state);
         self.wake_consumer_if(parked);
         Emission::Queued
@@ -508,31 +475,10 @@ impl<T> Shared<T> {
             "the stream yields its hand before taking more"
         );
         let mut state = self.lock();
-        let mut spun = false;
-        let item = loop {
-            if let Some(item) = state.queue.pop_front() {
-                break item;
-            }
+        let Some(item) = state.queue.pop_front() else {
             // Nothing more can arrive once every handle is gone or the sink is closed.
             if state.handles == 0 || state.closed {
                 return Next::Finished;
-            }
-            if !spun {
-                // A producer on another thread is likely to queue something within a moment:
-                // cheaper to wait for it here than to park and be woken.
-                spun = true;
-                let seen = state.stats.queued;
-                drop(state);
-                for spin in 1..=CONSUMER_SPINS {
-                    std::hint::spin_loop();
-                    if spin % SPIN_CHECK_EVERY == 0
-                        && self.state.0.queued.load(Ordering::Relaxed) != seen
-                    {
-                        break;
-                    }
-                }
-                state = self.lock();
-                continue;
             }
             // Registered under the lock: a producer queues under the same lock and wakes after
             // it, so it cannot slip between this check and the registration.
