@@ -506,3 +506,223 @@ async fn a_permit_used_after_the_stream_is_gone_is_refused_and_counted_as_closed
     assert_eq!((stats.offered, stats.closed, stats.queued), (1, 1, 0));
     assert_accounted(&stats);
 }
+
+/// A waker that counts its wake-ups, for polling futures by hand.
+#[derive(Default)]
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl futures::task::ArcWake for WakeCount {
+    fn wake_by_ref(count: &std::sync::Arc<Self>) {
+        count.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A hand-polled future with a waker of its own, so a test can tell which of several parked
+/// producers a freed slot woke.
+struct Polled<F> {
+    future: std::pin::Pin<Box<F>>,
+    wakes: std::sync::Arc<WakeCount>,
+}
+
+impl<F: std::future::Future> Polled<F> {
+    fn new(future: F) -> Self {
+        Polled {
+            future: Box::pin(future),
+            wakes: std::sync::Arc::default(),
+        }
+    }
+
+    fn poll(&mut self) -> std::task::Poll<F::Output> {
+        let waker = futures::task::waker(std::sync::Arc::clone(&self.wakes));
+        self.future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn parked_producers_are_woken_one_per_freed_slot_in_the_order_they_parked() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(0).await, Emission::Queued);
+    let mut parked: Vec<_> = (1..=3).map(|item| Polled::new(handle.emit(item))).collect();
+    for producer in &mut parked {
+        assert!(producer.poll().is_pending(), "the sink is full");
+    }
+    for item in 1..=3 {
+        assert_eq!(stream.next().await, Some(item - 1));
+        let wakes: Vec<usize> = parked.iter().map(Polled::wakes).collect();
+        let mut expected = vec![0; 3];
+        for earlier in expected.iter_mut().take(item as usize) {
+            *earlier = 1;
+        }
+        assert_eq!(
+            wakes, expected,
+            "one freed slot wakes the longest-parked producer"
+        );
+        assert_eq!(
+            parked[item as usize - 1].poll(),
+            std::task::Poll::Ready(Emission::Queued)
+        );
+    }
+    assert_eq!(stream.next().await, Some(3));
+    let stats = handle.stats();
+    assert_eq!((stats.offered, stats.delivered, stats.len), (4, 4, 0));
+    assert_accounted(&stats);
+}
+
+#[tokio::test]
+async fn a_producer_woken_for_a_slot_and_then_cancelled_passes_the_wake_up_on() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(0).await, Emission::Queued);
+    let mut first = Polled::new(handle.emit(1));
+    let mut second = Polled::new(handle.emit(2));
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+    assert_eq!(stream.next().await, Some(0));
+    assert_eq!(
+        (first.wakes(), second.wakes()),
+        (1, 0),
+        "the slot went to the first"
+    );
+    drop(first);
+    assert_eq!(
+        second.wakes(),
+        1,
+        "the cancelled producer's wake-up went to the next one"
+    );
+    assert_eq!(second.poll(), std::task::Poll::Ready(Emission::Queued));
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.offered, stats.queued, stats.len),
+        (2, 2, 1),
+        "the cancelled emission was never offered"
+    );
+    assert_accounted(&stats);
+    assert_eq!(stream.next().await, Some(2));
+}
+
+#[tokio::test]
+async fn a_producer_cancelled_before_its_wake_up_leaves_the_line_without_waking_anyone() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(0).await, Emission::Queued);
+    let mut first = Polled::new(handle.emit(1));
+    let mut second = Polled::new(handle.emit(2));
+    assert!(first.poll().is_pending());
+    assert!(second.poll().is_pending());
+    drop(first);
+    assert_eq!(second.wakes(), 0, "nothing was freed");
+    assert_eq!(stream.next().await, Some(0));
+    assert_eq!(
+        second.wakes(),
+        1,
+        "the freed slot skipped the cancelled producer"
+    );
+    assert_eq!(second.poll(), std::task::Poll::Ready(Emission::Queued));
+    assert_eq!(handle.stats().offered, 2);
+}
+
+#[tokio::test]
+async fn a_woken_producer_that_finds_its_slot_taken_parks_again_and_is_woken_again() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(0).await, Emission::Queued);
+    let mut parked = Polled::new(handle.emit(1));
+    assert!(parked.poll().is_pending());
+    assert_eq!(stream.next().await, Some(0));
+    assert_eq!(parked.wakes(), 1);
+    // Another producer takes the freed slot before the woken one runs.
+    assert_eq!(handle.try_emit(2), Emission::Queued);
+    assert!(parked.poll().is_pending(), "the slot is gone: parked again");
+    assert_eq!(stream.next().await, Some(2));
+    assert_eq!(parked.wakes(), 2, "the next freed slot wakes it again");
+    assert_eq!(parked.poll(), std::task::Poll::Ready(Emission::Queued));
+    assert_eq!(stream.next().await, Some(1));
+    assert_accounted(&handle.stats());
+}
+
+#[tokio::test]
+async fn close_wakes_every_parked_producer_and_reservation_and_refuses_them() {
+    let (handle, mut stream) = bounded(1, OverflowPolicy::Block);
+    assert_eq!(handle.emit(0).await, Emission::Queued);
+    let mut emitting = Polled::new(handle.emit(1));
+    let mut reserving = Polled::new(handle.reserve());
+    assert!(emitting.poll().is_pending());
+    assert!(reserving.poll().is_pending());
+    stream.close();
+    assert_eq!((emitting.wakes(), reserving.wakes()), (1, 1));
+    assert_eq!(emitting.poll(), std::task::Poll::Ready(Emission::Closed(1)));
+    assert!(matches!(reserving.poll(), std::task::Poll::Ready(None)));
+    drop(reserving);
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.offered, stats.closed, stats.blocked_emits),
+        (2, 1, 1)
+    );
+    assert_accounted(&stats);
+    assert_eq!(
+        stream.next().await,
+        Some(0),
+        "what was queued is still yielded"
+    );
+    assert_eq!(stream.next().await, None);
+}
+
+#[tokio::test]
+async fn a_stream_that_found_the_sink_empty_is_woken_by_the_next_emission() {
+    let (handle, mut stream) = bounded::<u32>(4, OverflowPolicy::Block);
+    let mut next = Polled::new(async move {
+        let item = stream.next().await;
+        (item, stream)
+    });
+    assert!(next.poll().is_pending(), "nothing queued: the stream parks");
+    assert_eq!(next.wakes(), 0);
+    assert_eq!(handle.try_emit(7), Emission::Queued);
+    assert_eq!(next.wakes(), 1, "the emission woke the parked stream");
+    match next.poll() {
+        std::task::Poll::Ready((item, _stream)) => assert_eq!(item, Some(7)),
+        std::task::Poll::Pending => panic!("the item was queued"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_and_a_consumer_on_two_workers_keep_per_producer_order_and_every_count() {
+    let (handle, stream) = bounded(16, OverflowPolicy::Block);
+    let observer = handle.observer();
+    let producers: Vec<_> = (0..4u64)
+        .map(|producer| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                for seq in 0..10_000u64 {
+                    assert_eq!(handle.emit(producer << 32 | seq).await, Emission::Queued);
+                }
+            })
+        })
+        .collect();
+    drop(handle);
+    let received: Vec<u64> = stream.collect().await;
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    assert_eq!(received.len(), 40_000);
+    for producer in 0..4u64 {
+        let order: Vec<u64> = received
+            .iter()
+            .filter(|item| **item >> 32 == producer)
+            .map(|item| item & 0xffff_ffff)
+            .collect();
+        assert_eq!(
+            order,
+            (0..10_000).collect::<Vec<_>>(),
+            "producer {producer}"
+        );
+    }
+    let stats = observer.stats();
+    assert_accounted(&stats);
+    assert_eq!(
+        (stats.offered, stats.delivered, stats.len),
+        (40_000, 40_000, 0)
+    );
+}

@@ -25,16 +25,17 @@ impl<T> SinkHandle<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe in the sense of `tokio::sync::mpsc::Sender::send`: a slot is reserved first
-    /// and the item is queued in the same step that consumes the reservation, so a cancelled call
-    /// queues nothing, counts nothing and leaves no slot taken. The item is dropped with the
-    /// future; to keep it across cancellation, [`reserve`](Self::reserve) first.
+    /// Cancel-safe in the sense of `tokio::sync::mpsc::Sender::send`: the item is queued, and
+    /// counted, in the same critical section that finds it a free slot, and until then it is
+    /// held by the future alone, so a cancelled call queues nothing, counts nothing and leaves
+    /// no slot taken (a wake-up it received for a freed slot passes on to the next waiting
+    /// producer). The item is dropped with the future; to keep it across cancellation,
+    /// [`reserve`](Self::reserve) first.
     pub async fn emit(&self, item: T) -> Emission<T> {
-        let item = match self.emit_without_waiting(item) {
-            Ok(emission) => return emission,
-            Err(item) => item,
-        };
-        self.shared.wait_and_push(item, Instant::now()).await
+        match self.emit_without_waiting(item) {
+            Ok(emission) => emission,
+            Err(item) => self.shared.emit_blocking(item).await,
+        }
     }
 
     /// Queues `item` if that needs no waiting, deciding as [`emit`](Self::emit) would. Under

@@ -1,31 +1,36 @@
 //! The state shared by a sink's handles and its stream, and the decisions made on it.
 //!
-//! One mutex guards the queue, the slot accounting and the counters together, so a decision and
-//! its counter move in the same critical section and every snapshot is consistent. Each emission
-//! takes that lock once, plus once per wake-up if it has to wait. Producers waiting for a slot under `Block` park
-//! on a [`Notify`], which passes a wake-up on to the next waiter if a woken one is cancelled.
+//! One mutex guards the queue, the slot accounting, the parked producers and the counters
+//! together, so a decision and its counter move in the same critical section and every snapshot
+//! is exact. An emission that finds a free slot takes the lock once; one that finds the sink
+//! full under `Block` takes it again to park, and once more when it is woken.
+//!
+//! A producer that finds the sink full under `Block` parks in the state's own list of waiters,
+//! in the same critical section. Whoever frees a slot takes the longest-parked producer out of
+//! the list and wakes it; the count of parked producers is published in an atomic beside the
+//! stream's `yielded` counter, so that the stream learns without the lock whether a yield must
+//! wake someone. A woken producer takes the slot when it runs, in one critical section again;
+//! if it is cancelled first, it passes the wake-up on to the next parked producer, and if another
+//! producer took the slot meanwhile, it parks again at the end of the line.
 //!
 //! The consumer does not take the lock once per item: when it finds the queue non-empty it takes
 //! everything queued into its own hand (a buffer swap) and yields from there without the lock.
-//! Producer and consumer then no longer fight over the lock's cache line for every item, which
-//! was the cost that dominated a profile of the old one-lock-per-delivery design. Items in the
-//! consumer's hand still hold their slots and still count in `len` until they are yielded, so
-//! capacity and the counters mean what they did; the stream publishes each yield through the
-//! `yielded` counter, which a producer reads only when the queue looks full.
+//! Items in the consumer's hand still hold their slots and still count in `len` until they are
+//! yielded, so capacity and the counters mean what they did; the stream publishes each yield
+//! through the `yielded` counter, which a producer reads only when the queue looks full.
 //! Under [`OverflowPolicy::DropOldest`] the consumer takes one item at a time instead: the oldest
 //! item must stay in the queue, where a producer can evict it.
 
 use std::collections::VecDeque;
-use std::pin::pin;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::Waker;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use futures::task::AtomicWaker;
-use tokio::sync::Notify;
 
 use super::{Emission, OverflowPolicy, SinkStats};
 
@@ -35,8 +40,6 @@ pub(super) struct Shared<T> {
     state: CacheLine<Mutex<State<T>>>,
     /// What the stream touches for every item it yields from its hand.
     yield_line: CacheLine<YieldLine>,
-    /// Signalled when a slot frees up while producers wait, and to everyone on close.
-    slot_freed: Notify,
     /// The consumer's waker, woken after an item is queued or the last handle is dropped.
     consumer: AtomicWaker,
     pub(super) capacity: usize,
@@ -53,9 +56,16 @@ struct YieldLine {
     /// Items the stream has yielded, ever: the `delivered` counter. Only the stream writes it,
     /// without the lock.
     yielded: AtomicU64,
-    /// Producers parked until a slot frees up. An atomic so that the stream can tell, without
-    /// the lock, whether a yield must wake one; both sides use `SeqCst` (see `item_yielded`).
+    /// How many producers are parked in [`State::waiters`], published under the lock so that
+    /// the stream can tell, without the lock, whether a yield must wake one; both sides use
+    /// `SeqCst` (see `item_yielded`).
     waiting: AtomicUsize,
+}
+
+/// A producer parked until a slot frees up (or the sink closes).
+struct Waiter {
+    id: u64,
+    waker: Waker,
 }
 
 struct State<T> {
@@ -68,6 +78,12 @@ struct State<T> {
     yielded_seen: u64,
     /// Slots held by reservations that have not handed over their item yet.
     reserved: usize,
+    /// Producers parked until a slot frees up, oldest first. Whoever frees a slot takes the
+    /// first one out and wakes it; a woken producer that no longer wants the slot (cancelled)
+    /// passes the wake-up on to the next one.
+    waiters: VecDeque<Waiter>,
+    /// The id of the next waiter to park.
+    next_waiter: u64,
     /// Whether the consumer is parked and needs a wake-up for the next item.
     consumer_parked: bool,
     handles: usize,
@@ -93,37 +109,76 @@ pub(super) enum Next<T> {
     Finished,
 }
 
-/// A producer's place among the waiting ones; leaving it (on wake-up or cancellation) is counted.
+/// A producer's place among the parked ones, for one emission or reservation. Dropping it while
+/// parked (a cancelled wait) leaves the list; if the producer had already been woken for a freed
+/// slot it will not take, the wake-up passes on to the next parked producer.
 struct WaitingPlace<'a, T> {
     shared: &'a Shared<T>,
-    held: bool,
+    /// The id under which it parked, until it leaves.
+    id: Option<u64>,
 }
 
 impl<T> WaitingPlace<'_, T> {
-    fn enter(&mut self) {
-        if !std::mem::replace(&mut self.held, true) {
-            self.shared
-                .yield_line
-                .0
-                .waiting
-                .fetch_add(1, Ordering::SeqCst);
+    /// Parks (or stays parked) with `waker`. Publishes the number of parked producers with
+    /// `SeqCst`; the caller must look for a free slot again afterwards (see `item_yielded`).
+    fn park(&mut self, state: &mut State<T>, waker: &Waker) {
+        if let Some(id) = self.id
+            && let Some(waiter) = state.waiters.iter_mut().find(|waiter| waiter.id == id)
+        {
+            if !waiter.waker.will_wake(waker) {
+                waiter.waker = waker.clone();
+            }
+            return;
         }
+        // Not parked yet, or woken since: (back) to the end of the line.
+        let id = state.next_waiter;
+        state.next_waiter += 1;
+        state.waiters.push_back(Waiter {
+            id,
+            waker: waker.clone(),
+        });
+        self.id = Some(id);
+        self.shared
+            .yield_line
+            .0
+            .waiting
+            .store(state.waiters.len(), Ordering::SeqCst);
     }
 
-    fn leave(&mut self) {
-        if std::mem::take(&mut self.held) {
-            self.shared
-                .yield_line
-                .0
-                .waiting
-                .fetch_sub(1, Ordering::SeqCst);
+    /// Leaves the list. Returns true if this producer had been woken for a freed slot (taken out
+    /// of the list by whoever freed it) since it last parked.
+    fn leave(&mut self, state: &mut State<T>) -> bool {
+        let Some(id) = self.id.take() else {
+            return false;
+        };
+        match state.waiters.iter().position(|waiter| waiter.id == id) {
+            Some(index) => {
+                state.waiters.remove(index);
+                self.shared.publish_waiting(state);
+                false
+            }
+            None => true,
         }
     }
 }
 
 impl<T> Drop for WaitingPlace<'_, T> {
     fn drop(&mut self) {
-        self.leave();
+        if self.id.is_none() {
+            return;
+        }
+        let next = {
+            let mut state = self.shared.lock();
+            if self.leave(&mut state) {
+                // Woken for a slot this producer will not use: the next one may.
+                self.shared.unpark_one(&mut state)
+            } else {
+                None
+            }
+        };
+        if let Some(waker) = next {
+            waker.wake();
+        }
     }
 }
 
@@ -135,6 +190,8 @@ impl<T> Shared<T> {
                 taken: 0,
                 yielded_seen: 0,
                 reserved: 0,
+                waiters: VecDeque::new(),
+                next_waiter: 0,
                 consumer_parked: false,
                 handles: 1,
                 closed: false,
@@ -144,7 +201,6 @@ impl<T> Shared<T> {
                 yielded: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
             }),
-            slot_freed: Notify::new(),
             consumer: AtomicWaker::new(),
             capacity,
             policy,
@@ -165,10 +221,33 @@ impl<T> Shared<T> {
         if held + ((state.taken - state.yielded_seen) as usize) < self.capacity {
             return true;
         }
-        // SeqCst pairs with `item_yielded`: a producer that announced itself as waiting before
-        // this load either sees the yield here or is woken by the stream.
+        // SeqCst pairs with `item_yielded`: a producer that parked before this load either sees
+        // the yield here or is woken by the stream.
         state.yielded_seen = self.yield_line.0.yielded.load(Ordering::SeqCst);
         held + ((state.taken - state.yielded_seen) as usize) < self.capacity
+    }
+
+    /// Publishes a shrunk list of parked producers (a grown one is published by `park`).
+    fn publish_waiting(&self, state: &State<T>) {
+        self.yield_line
+            .0
+            .waiting
+            .store(state.waiters.len(), Ordering::Release);
+    }
+
+    /// Takes the longest-parked producer out of the list, for the caller to wake once the lock
+    /// is released: a slot was freed.
+    fn unpark_one(&self, state: &mut State<T>) -> Option<Waker> {
+        let waiter = state.waiters.pop_front()?;
+        self.publish_waiting(state);
+        Some(waiter.waker)
+    }
+
+    /// Takes every parked producer out of the list, for the caller to wake: the sink closed.
+    fn unpark_all(&self, state: &mut State<T>) -> VecDeque<Waiter> {
+        let waiters = std::mem::take(&mut state.waiters);
+        self.publish_waiting(state);
+        waiters
     }
 
     fn wake_consumer_if(&self, parked: bool) {
@@ -248,72 +327,90 @@ impl<T> Shared<T> {
     pub(super) async fn reserve_slot(&self) -> bool {
         let mut place = WaitingPlace {
             shared: self,
-            held: false,
+            id: None,
         };
-        loop {
-            let mut notified = pin!(self.slot_freed.notified());
-            {
-                let mut state = self.lock();
-                // Registered and announced before looking for a slot, so a slot freed from
-                // now on wakes us (see `item_yielded`).
-                notified.as_mut().enable();
-                place.enter();
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            loop {
                 if state.closed {
-                    return false;
+                    place.leave(&mut state);
+                    return Poll::Ready(false);
                 }
                 if self.has_free_slot(&mut state) {
-                    place.leave();
+                    place.leave(&mut state);
                     state.reserved += 1;
-                    return true;
+                    return Poll::Ready(true);
+                }
+                // Parked (or still parked), then one more look: a slot freed before the
+                // announcement is seen here, one freed after it wakes us.
+                place.park(&mut state, cx.waker());
+                if !self.has_free_slot(&mut state) {
+                    return Poll::Pending;
                 }
             }
-            notified.await;
-        }
+        })
+        .await
     }
 
-    /// Waits until a slot is free and queues `item` in it, in the same critical section that
-    /// finds the slot: the path of [`SinkHandle::emit`](super::SinkHandle::emit) under `Block`
-    /// once the sink was full. `started` is when the emission began to wait, for `blocked`.
+    /// Queues `item` as soon as a slot is free: the path of
+    /// [`SinkHandle::emit`](super::SinkHandle::emit) under `Block` once the sink was found full.
+    /// A producer that still finds no free slot parks in the same critical section; the item is
+    /// queued in the critical section that finds the free slot. The time from the first poll
+    /// that found the sink full to that moment is counted as `blocked`.
     ///
     /// Cancel-safe: until the item is queued it is only held by this future, nothing is counted
     /// and no slot is taken; a cancelled wait leaves its place among the waiters, and a wake-up it
     /// had already received passes on to the next waiter.
-    pub(super) async fn wait_and_push(&self, item: T, started: Instant) -> Emission<T> {
+    pub(super) async fn emit_blocking(&self, item: T) -> Emission<T> {
         let mut place = WaitingPlace {
             shared: self,
-            held: false,
+            id: None,
         };
-        loop {
-            let mut notified = pin!(self.slot_freed.notified());
-            {
-                let mut state = self.lock();
-                notified.as_mut().enable();
-                place.enter();
-                let waited = started.elapsed();
+        let mut item = Some(item);
+        let mut started: Option<Instant> = None;
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            loop {
                 if state.closed {
-                    place.leave();
+                    place.leave(&mut state);
                     state.stats.offered += 1;
                     state.stats.closed += 1;
-                    state.stats.blocked_emits += 1;
-                    state.stats.blocked += waited;
-                    return Emission::Closed(item);
+                    if let Some(started) = started {
+                        state.stats.blocked_emits += 1;
+                        state.stats.blocked += started.elapsed();
+                    }
+                    let item = item.take().expect("polled after completion");
+                    return Poll::Ready(Emission::Closed(item));
                 }
                 if self.has_free_slot(&mut state) {
-                    place.leave();
+                    place.leave(&mut state);
                     state.stats.offered += 1;
-                    // As in `push_into_reserved_slot`: no time passed, no wait to count.
-                    if !waited.is_zero() {
-                        state.stats.blocked_emits += 1;
-                        state.stats.blocked += waited;
+                    if let Some(started) = started {
+                        // As in `push_into_reserved_slot`: no time passed, no wait to count.
+                        let waited = started.elapsed();
+                        if !waited.is_zero() {
+                            state.stats.blocked_emits += 1;
+                            state.stats.blocked += waited;
+                        }
                     }
+                    let item = item.take().expect("polled after completion");
                     let parked = state.push(item);
                     drop(state);
                     self.wake_consumer_if(parked);
-                    return Emission::Queued;
+                    return Poll::Ready(Emission::Queued);
+                }
+                if started.is_none() {
+                    started = Some(Instant::now());
+                }
+                // Parked (or still parked), then one more look: a slot freed before the
+                // announcement is seen here, one freed after it wakes us.
+                place.park(&mut state, cx.waker());
+                if !self.has_free_slot(&mut state) {
+                    return Poll::Pending;
                 }
             }
-            notified.await;
-        }
+        })
+        .await
     }
 
     /// Queues `item` into a slot reserved by [`reserve_slot`](Self::reserve_slot), counting the
@@ -338,25 +435,29 @@ impl<T> Shared<T> {
 
     /// Returns a reserved slot that was never used.
     pub(super) fn release_reserved_slot(&self) {
-        self.lock().reserved -= 1;
-        self.wake_a_waiting_producer();
-    }
-
-    /// A slot was freed: wakes one parked producer, if there is one.
-    fn wake_a_waiting_producer(&self) {
-        if self.yield_line.0.waiting.load(Ordering::SeqCst) > 0 {
-            self.slot_freed.notify_one();
+        let waker = {
+            let mut state = self.lock();
+            state.reserved -= 1;
+            self.unpark_one(&mut state)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
     /// The stream yielded an item from its hand, its `yielded`-th ever: publishes the freed slot
-    /// and wakes a producer waiting for one. No lock: the `SeqCst` store and load here and the
-    /// `SeqCst` announcement and load in a waiting producer (`WaitingPlace::enter`, then
-    /// `has_free_slot`) cannot both miss each other, so either the producer sees the slot or the
-    /// stream sees the producer.
+    /// and wakes a producer parked for one. The lock is taken only if one is parked: the
+    /// `SeqCst` store and load here and the `SeqCst` announcement and load in a parking producer
+    /// (`WaitingPlace::park`, then `has_free_slot`) cannot both miss each other, so either the
+    /// producer sees the slot or the stream sees the producer.
     pub(super) fn item_yielded(&self, yielded: u64) {
         self.yield_line.0.yielded.store(yielded, Ordering::SeqCst);
-        self.wake_a_waiting_producer();
+        if self.yield_line.0.waiting.load(Ordering::SeqCst) > 0 {
+            let waker = self.unpark_one(&mut self.lock());
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 
     /// Takes the next item for the consumer, registering its waker when there is none yet. The
@@ -392,34 +493,49 @@ impl<T> Shared<T> {
         state.taken += 1 + hand.len() as u64;
         // The returned item is yielded under the lock, so its slot is free the moment it leaves
         // the queue, exactly as if it had been taken alone.
+        // Producers park under this lock, so the list says whether one waits for that slot.
         self.yield_line
             .0
             .yielded
-            .store(yielded + 1, Ordering::SeqCst);
+            .store(yielded + 1, Ordering::Release);
         state.yielded_seen = yielded + 1;
+        let waker = self.unpark_one(&mut state);
         drop(state);
-        self.wake_a_waiting_producer();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         Next::Item(item)
     }
 
     /// Refuses every later emission and wakes producers waiting for a slot. Items already queued
     /// stay and can still be taken.
     pub(super) fn close(&self) {
-        self.lock().closed = true;
-        self.slot_freed.notify_waiters();
+        let waiters = {
+            let mut state = self.lock();
+            state.closed = true;
+            self.unpark_all(&mut state)
+        };
+        for waiter in waiters {
+            waiter.waker.wake();
+        }
     }
 
     /// Closes the sink for good because the consumer is gone, counting what it left queued and
     /// what it left in its `hand`, taken but never yielded.
     pub(super) fn abandon(&self, hand: VecDeque<T>) {
-        let leftovers = {
+        let (leftovers, waiters) = {
             let mut state = self.lock();
             state.closed = true;
             state.taken -= hand.len() as u64;
             state.stats.abandoned += (state.queue.len() + hand.len()) as u64;
-            std::mem::take(&mut state.queue)
+            (
+                std::mem::take(&mut state.queue),
+                self.unpark_all(&mut state),
+            )
         };
-        self.slot_freed.notify_waiters();
+        for waiter in waiters {
+            waiter.waker.wake();
+        }
         // Dropped outside the lock: an item's destructor may do anything.
         drop(leftovers);
         drop(hand);
