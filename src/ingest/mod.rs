@@ -48,7 +48,7 @@ pub use tokens::{TokenError, Tokens};
 /// What `sluicegate::internals` exposes of the ingest server.
 #[cfg(feature = "unstable-internals")]
 pub(crate) mod internals {
+    pub use super::inbound::{MAX_ID_BYTES, validate};
     pub use super::store::RecentIds;
     pub use super::store::internals::*;
-    pub use super::inbound::{MAX_ID_BYTES, validate};
 }
