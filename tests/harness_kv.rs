@@ -165,9 +165,10 @@ async fn g4_gossip_without_dedup_overcounts() {
 }
 
 /// G5's seeds and how many of its runs go at once (each is three Python nodes; more at once
-/// slows every node, and with them the run).
+/// slows every node, and with them the run). Five, as the other fixture tests run at most: a
+/// CI run with ten at a time once stalled with every run idle (not understood yet).
 const G5_SEEDS: u64 = 40;
-const G5_AT_ONCE: usize = 10;
+const G5_AT_ONCE: usize = 5;
 
 /// G5: per-node keys read back with plain seq-kv reads. A final read is stale only when some
 /// other node's last write landed after this node's last-served version; every main-phase read
@@ -183,10 +184,9 @@ const G5_AT_ONCE: usize = 10;
 /// most half invalid (5e-6 at p = 0.2, 0.2 % at p = 0.3), catches the other direction, reads
 /// that never catch up (a seq-kv that forgot each node's last-served version makes every run
 /// invalid). The 1 s main phase and 100 ms recovery wait change none of this (seq-kv has no
-/// clock) and keep the test near 20 s; ten runs at a time keep the nodes from starving each
-/// other of CPU.
+/// clock) and keep the test near 30 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "40 runs, about 20 s: .ci/kv-fixtures.sh runs it"]
+#[ignore = "40 runs, about 30 s: .ci/kv-fixtures.sh runs it"]
 async fn g5_plain_seq_kv_reads_are_stale_at_the_end_in_some_seeds() {
     let configs: Vec<TestConfig> = (0..G5_SEEDS)
         .map(|seed| {
