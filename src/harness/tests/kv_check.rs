@@ -146,6 +146,17 @@ fn three_sends() -> Vec<Vec<Op>> {
     ]
 }
 
+/// Sends of 1-4 at offsets 1-4 by process 9, then one poll by process 8 that sees all four.
+fn four_sends_polled_by_process_8() -> Vec<Vec<Op>> {
+    vec![
+        send(0, 9, 1, OpType::Ok, Some(1)),
+        send(2, 9, 2, OpType::Ok, Some(2)),
+        send(4, 9, 3, OpType::Ok, Some(3)),
+        send(6, 9, 4, OpType::Ok, Some(4)),
+        poll(8, 8, json!([[1, 1], [2, 2], [3, 3], [4, 4]])),
+    ]
+}
+
 #[test]
 fn kafka_a_clean_history_is_valid() {
     let mut ops = three_sends();
@@ -198,46 +209,28 @@ fn kafka_a_send_never_polled_is_unseen_only() {
 
 #[test]
 fn kafka_gaps_and_reversals_inside_one_poll() {
-    let four = || {
-        vec![
-            send(0, 9, 1, OpType::Ok, Some(1)),
-            send(2, 9, 2, OpType::Ok, Some(2)),
-            send(4, 9, 3, OpType::Ok, Some(3)),
-            send(6, 9, 4, OpType::Ok, Some(4)),
-            poll(8, 8, json!([[1, 1], [2, 2], [3, 3], [4, 4]])),
-        ]
-    };
-    let mut skip = four();
+    let mut skip = four_sends_polled_by_process_8();
     skip.push(poll(20, 0, json!([[1, 1], [4, 4]])));
     assert!(kafka_types(skip).contains(&"int-poll-skip"));
-    let mut reverse = four();
+    let mut reverse = four_sends_polled_by_process_8();
     reverse.push(poll(20, 0, json!([[3, 3], [1, 1]])));
     assert!(kafka_types(reverse).contains(&"int-nonmonotonic-poll"));
 }
 
 #[test]
 fn kafka_skips_and_reversals_between_polls_of_one_process() {
-    let base = || {
-        vec![
-            send(0, 9, 1, OpType::Ok, Some(1)),
-            send(2, 9, 2, OpType::Ok, Some(2)),
-            send(4, 9, 3, OpType::Ok, Some(3)),
-            send(6, 9, 4, OpType::Ok, Some(4)),
-            poll(8, 8, json!([[1, 1], [2, 2], [3, 3], [4, 4]])),
-        ]
-    };
-    let mut skip = base();
+    let mut skip = four_sends_polled_by_process_8();
     skip.push(poll(20, 0, json!([[1, 1], [2, 2]])));
     skip.push(poll(30, 0, json!([[4, 4]])));
     assert_eq!(kafka_types(skip), ["poll-skip"]);
 
-    let mut back = base();
+    let mut back = four_sends_polled_by_process_8();
     back.push(poll(20, 0, json!([[1, 1], [2, 2], [3, 3]])));
     back.push(poll(30, 0, json!([[2, 2], [3, 3], [4, 4]])));
     assert_eq!(kafka_types(back), ["nonmonotonic-poll"]);
 
     // An assign that drops x and one that re-adds it reset the baseline.
-    let mut reassigned = base();
+    let mut reassigned = four_sends_polled_by_process_8();
     reassigned.push(poll(20, 0, json!([[1, 1], [2, 2]])));
     reassigned.push(assign(22, 0, json!(["y"])));
     reassigned.push(assign(24, 0, json!(["x"])));
@@ -245,7 +238,7 @@ fn kafka_skips_and_reversals_between_polls_of_one_process() {
     assert!(kafka_types(reassigned).is_empty());
 
     // So does an empty list for x (the quirk).
-    let mut emptied = base();
+    let mut emptied = four_sends_polled_by_process_8();
     emptied.push(poll(20, 0, json!([[1, 1], [2, 2]])));
     emptied.push(poll(25, 0, json!([])));
     emptied.push(poll(30, 0, json!([[4, 4]])));
